@@ -1,0 +1,93 @@
+"""Everything that depends on how many replicas run a step, in one place.
+
+Keras optimizers all-reduce gradients with SUM across replicas. A replica therefore divides the SUM of its
+per-example losses by the GLOBAL batch size: the summed gradients are then exactly the gradient of the
+global-batch mean, whatever the number of replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+
+def replica_info() -> tuple[int, tf.Tensor | int]:
+    """(number of replicas in sync, this replica's id); (1, 0) outside any strategy or in cross-replica code."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None:
+        return 1, 0
+    return ctx.num_replicas_in_sync, ctx.replica_id_in_sync_group
+
+
+def global_batch_size(per_replica_batch) -> tf.Tensor:
+    """The global batch size of a step whose replicas each see `per_replica_batch` examples."""
+    replicas, _ = replica_info()
+    return tf.cast(per_replica_batch, tf.float32) * replicas
+
+
+def global_mean(per_example: tf.Tensor) -> tf.Tensor:
+    """This replica's share of the global-batch mean: sum(per_example) / global batch size.
+
+    Summing this over replicas (what the optimizer's all-reduce does to gradients) gives the mean over the
+    global batch. On one device it is the plain mean.
+
+    Args:
+      per_example: [batch] values of this replica.
+    """
+    per_example = tf.cast(per_example, tf.float32)
+    return tf.reduce_sum(per_example) / global_batch_size(tf.shape(per_example)[0])
+
+
+def replica_slice(global_tensor: tf.Tensor, per_replica_batch) -> tf.Tensor:
+    """Rows [r*b, (r+1)*b) of a tensor drawn for the whole global batch, r = this replica's id.
+
+    Random inputs (noise, interpolation weights) are drawn for the GLOBAL batch from a seed shared by all
+    replicas, and each replica keeps its own rows: every replica gets different values, and a step on R
+    replicas sees exactly the values one device would see for the same global batch.
+    """
+    _, replica_id = replica_info()
+    start = tf.cast(replica_id, tf.int32) * per_replica_batch
+    return global_tensor[start:start + per_replica_batch]
+
+
+STRATEGY_NAMES = ("default", "mirrored", "multi_worker")
+
+
+def make_strategy(name: str = "default", num_logical_cpus: int = 0) -> tf.distribute.Strategy:
+    """Builds a tf.distribute strategy.
+
+    Args:
+      name: "default" (one device), "mirrored" (all local GPUs, or `num_logical_cpus` CPU replicas), or
+        "multi_worker" (MultiWorkerMirroredStrategy; reads the cluster from the TF_CONFIG variable).
+      num_logical_cpus: when > 0, split the CPU into this many logical devices first (tests, and trying a
+        multi-replica setup without GPUs). Must be called before TensorFlow initialises its devices.
+
+    Raises:
+      ValueError: unknown name, or multi_worker without TF_CONFIG.
+    """
+    if name not in STRATEGY_NAMES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGY_NAMES)}; got {name!r}")
+    if num_logical_cpus > 0:
+        split_cpu(num_logical_cpus)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        devices = None
+        if num_logical_cpus > 0 and not tf.config.list_logical_devices("GPU"):
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if not os.environ.get("TF_CONFIG"):
+        raise ValueError("strategy 'multi_worker' needs the TF_CONFIG environment variable describing the cluster")
+    json.loads(os.environ["TF_CONFIG"])  # fail early on malformed JSON
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def split_cpu(n: int) -> None:
+    """Splits the physical CPU into `n` logical devices (idempotent when already split that way)."""
+    cpus = tf.config.list_physical_devices("CPU")
+    current = tf.config.get_logical_device_configuration(cpus[0])
+    if current is not None and len(current) == n:
+        return
+    tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)

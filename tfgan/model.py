@@ -1,0 +1,218 @@
+"""The GAN model: one Keras `train_step` for the whole family, parameterised by its parts.
+
+    gan = GAN(generator, discriminator, latent_dim=100, loss=get_loss_pair("non_saturating"))
+    gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, 0.5), g_optimizer=keras.optimizers.Adam(2e-4, 0.5))
+    gan.fit(dataset)   # or tfgan.trainer.Trainer for step-based runs with checkpoints and summaries
+
+Each `train_step` consumes one batch of real data split into `critic_steps` equal minibatches: k
+discriminator updates (each on its own real minibatch and fresh noise), then one generator update.
+Variants (WGAN, WGAN-GP, LSGAN, ...) are choices of the loss pair, penalties, critic steps, weight
+clipping and optimizers, never copies of this loop; a subclass may override `generator_step` alone
+(e.g. unrolled GANs).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from tfgan import distribute
+from tfgan.losses import LossPair, get_loss_pair
+from tfgan.penalties import Penalty
+from tfgan.random import PRIORS, StepRandom
+
+
+class GAN(keras.Model):
+    """A generator and a discriminator trained by alternating gradient steps.
+
+    Args:
+      generator: Keras model mapping latents [b, latent_dim] (and labels [b] when `num_classes`) to samples.
+      discriminator: Keras model mapping samples (and labels) to one output per example, a logit for the
+        probabilistic losses or a raw score for critics.
+      latent_dim: size of the latent vector.
+      loss: the loss pair (default: non-saturating generator, BCE discriminator).
+      penalties: discriminator regularisers (see `tfgan.penalties`), added to its per-example loss.
+      critic_steps: discriminator updates per generator update (k in Goodfellow et al. 2014, n_critic in
+        the WGAN papers). Each consumes its own real minibatch.
+      prior: latent prior, "normal" (N(0, I)) or "uniform" (U[-1, 1]).
+      num_classes: > 0 for a conditional GAN; the batch must then carry integer labels.
+      weight_clip: if set, clip every discriminator weight to [-c, c] after each of its updates (WGAN).
+      seed: seed of the counter-based noise stream (see `tfgan.random`).
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, *,
+                 loss: LossPair | None = None, penalties: Sequence[Penalty] = (), critic_steps: int = 1,
+                 prior: str = "normal", num_classes: int = 0, weight_clip: float | None = None,
+                 seed: int = 0, name: str = "gan"):
+        super().__init__(name=name)
+        if critic_steps < 1:
+            raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {prior!r}")
+        if weight_clip is not None and weight_clip <= 0:
+            raise ValueError(f"weight_clip must be > 0 when set, got {weight_clip}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.loss_pair = loss or get_loss_pair("non_saturating")
+        self.penalties = list(penalties)
+        self.critic_steps = int(critic_steps)
+        self.prior = prior
+        self.num_classes = int(num_classes)
+        self.weight_clip = weight_clip
+        self.seed = int(seed)
+        # Completed train steps: drives the noise stream, so checkpointing it checkpoints the RNG state.
+        self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
+                                           aggregation="only_first_replica")
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self.metric_names()}
+        # Sub-models are built; marking the wrapper built lets Keras run it under a strategy (keras#20164).
+        self.built = True
+
+    # --- Keras surface ------------------------------------------------------------------------------------
+
+    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer,
+                **kwargs):
+        """Sets both optimizers and builds their state now, inside the caller's strategy scope.
+
+        Building lazily inside a replicated step fails with 2+ replicas, so the slots are created here.
+        """
+        super().compile(**kwargs)
+        if d_optimizer is g_optimizer:
+            raise ValueError("d_optimizer and g_optimizer must be two optimizer instances, got the same object")
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        d_optimizer.build(self.discriminator.trainable_variables)
+        g_optimizer.build(self.generator.trainable_variables)
+
+    def metric_names(self) -> list[str]:
+        names = ["d_loss", "g_loss", "d_real", "d_fake"]
+        if self.loss_pair.probabilistic:
+            names.append("d_accuracy")
+        names += [f"penalty_{p.name}" for p in self.penalties]
+        return names
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def call(self, inputs, training=False):
+        """Generates samples from latents (and labels): the generator's forward pass."""
+        return self.generator(inputs, training=training)
+
+    # --- one training step ---------------------------------------------------------------------------------
+
+    def train_step(self, data):
+        real, labels = self._unpack(data)
+        rng = StepRandom(self.seed, self.step_counter)
+        k = self.critic_steps
+        reals = self._split(real, k)
+        label_chunks = self._split(labels, k) if labels is not None else [None] * k
+        for i in range(k):
+            self.discriminator_step(reals[i], label_chunks[i], rng)
+        self.generator_step(reals[-1], label_chunks[-1], rng)
+        self.step_counter.assign_add(1)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def discriminator_step(self, real, labels, rng: StepRandom):
+        """One discriminator (critic) update on a real minibatch and fresh noise."""
+        batch = tf.shape(real)[0]
+        fake = self.generator(self._generator_inputs(rng.latent(batch, self.latent_dim, self.prior), labels),
+                              training=True)
+        fake = tf.cast(tf.stop_gradient(fake), real.dtype)
+
+        def discriminate(x):
+            return self.discriminator(self._discriminator_inputs(x, labels), training=True)
+
+        with tf.GradientTape() as tape:
+            real_out, fake_out = discriminate(real), discriminate(fake)
+            per_example = self.loss_pair.discriminator(real_out, fake_out)
+            penalty_values = {p.name: tf.cast(p(discriminate, real, fake, rng), tf.float32)
+                              for p in self.penalties}
+            total = per_example + tf.add_n(list(penalty_values.values())) if penalty_values else per_example
+            loss = distribute.global_mean(total)
+            scaled = self.d_optimizer.scale_loss(loss)
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        if self.weight_clip is not None:
+            self.clip_discriminator_weights()
+        self._trackers["d_loss"].update_state(total)
+        self._track_outputs(real_out, fake_out)
+        for name, value in penalty_values.items():
+            self._trackers[f"penalty_{name}"].update_state(value)
+
+    def generator_step(self, real, labels, rng: StepRandom):
+        """One generator update; `real` sets the batch size (and feeds look-ahead variants such as unrolled GANs)."""
+        batch = tf.shape(real)[0]
+        z = rng.latent(batch, self.latent_dim, self.prior)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._generator_inputs(z, labels), training=True)
+            fake_out = self.discriminator(self._discriminator_inputs(fake, labels), training=True)
+            per_example = self.loss_pair.generator(fake_out)
+            loss = distribute.global_mean(per_example)
+            scaled = self.g_optimizer.scale_loss(loss)
+        variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self._trackers["g_loss"].update_state(per_example)
+
+    def clip_discriminator_weights(self):
+        """Clips every trainable discriminator weight to [-c, c] (Arjovsky et al. 2017, Algorithm 1)."""
+        c = self.weight_clip
+        for v in self.discriminator.trainable_variables:
+            v.assign(tf.clip_by_value(v, -c, c))
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _track_outputs(self, real_out, fake_out):
+        real_out = tf.reshape(tf.cast(real_out, tf.float32), [-1])
+        fake_out = tf.reshape(tf.cast(fake_out, tf.float32), [-1])
+        if self.loss_pair.probabilistic:
+            self._trackers["d_real"].update_state(tf.sigmoid(real_out))
+            self._trackers["d_fake"].update_state(tf.sigmoid(fake_out))
+            correct = 0.5 * (tf.cast(real_out > 0, tf.float32) + tf.cast(fake_out < 0, tf.float32))
+            self._trackers["d_accuracy"].update_state(correct)
+        else:
+            self._trackers["d_real"].update_state(real_out)
+            self._trackers["d_fake"].update_state(fake_out)
+
+    def _unpack(self, data):
+        if isinstance(data, dict):
+            real, labels = data["x"], data.get("label")
+        elif isinstance(data, (tuple, list)):
+            real, labels = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            real, labels = data, None
+        if self.num_classes and labels is None:
+            raise ValueError(f"a conditional GAN (num_classes={self.num_classes}) needs (x, label) batches")
+        if not self.num_classes:
+            labels = None
+        return real, labels
+
+    def _split(self, tensor, k):
+        if k == 1:
+            return [tensor]
+        rows = tensor.shape[0]
+        if rows is not None and rows % k:
+            raise ValueError(
+                f"a batch of {rows} rows cannot be split into critic_steps={k} real minibatches; batch the data "
+                f"with batch_size * critic_steps rows (tfgan.data.make_dataset does this)")
+        return tf.split(tensor, k, axis=0)
+
+    def _generator_inputs(self, z, labels):
+        return [z, labels] if self.num_classes else z
+
+    def _discriminator_inputs(self, x, labels):
+        return [x, labels] if self.num_classes else x
+
+    def generate(self, z, labels=None, training=False):
+        """Samples for latents `z` (and `labels` for a conditional model), in the generator's output range."""
+        return self.generator(self._generator_inputs(z, labels), training=training)
+
+    def checkpoint_items(self) -> dict:
+        """What a tf.train.Checkpoint must hold to resume this model exactly."""
+        items = {"generator": self.generator, "discriminator": self.discriminator,
+                 "step_counter": self.step_counter}
+        if getattr(self, "d_optimizer", None) is not None:
+            items.update(d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer)
+        return items

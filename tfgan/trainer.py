@@ -1,0 +1,195 @@
+"""A step-based training loop around `GAN.train_step`: one code path for one device, MirroredStrategy and
+MultiWorkerMirroredStrategy (whose `model.fit` does not work in Keras 3.15).
+
+It restores the latest checkpoint before the first step, writes TensorBoard scalars, prints progress,
+runs periodic hooks (sample grids, evaluation), checkpoints with `tf.train.CheckpointManager` and stops on
+a non-finite loss keeping the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfgan.model import GAN
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; the run stopped without saving the corrupted state."""
+
+
+@dataclasses.dataclass
+class Hook:
+    """A function called every `every` steps (and once at the end) with the step number."""
+
+    every: int
+    fn: Callable[[int], None]
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """True on the process that owns the run directory (always, except on non-chief multi-worker workers)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class Trainer:
+    """Trains a compiled `GAN` for a number of steps with checkpoints, summaries and hooks.
+
+    Args:
+      gan: the compiled model, created (with its optimizers) inside `strategy.scope()`.
+      strategy: the distribution strategy the model was created under.
+      run_dir: where checkpoints (`checkpoints/`) and TensorBoard logs (`tensorboard/`) go.
+      total_steps: the step at which training ends (a resumed run stops at the same step).
+      log_every: steps between progress lines and scalar summaries.
+      checkpoint_every: steps between checkpoints.
+      keep_checkpoints: checkpoints kept by the manager.
+      hooks: periodic hooks (sample grids, evaluation).
+      out: where progress lines go.
+    """
+
+    def __init__(self, gan: GAN, strategy: tf.distribute.Strategy, run_dir: str, total_steps: int, *,
+                 log_every: int = 100, checkpoint_every: int = 500, keep_checkpoints: int = 3,
+                 hooks: Sequence[Hook] = (), out=None):
+        self.gan, self.strategy, self.run_dir = gan, strategy, run_dir
+        self.total_steps, self.log_every, self.checkpoint_every = total_steps, log_every, checkpoint_every
+        self.hooks = list(hooks)
+        self.out = out or sys.stdout
+        self.chief = is_chief(strategy)
+        ckpt_dir = os.path.join(run_dir, "checkpoints")
+        if not self.chief:  # every worker must save (collective ops); only the chief's copy is kept
+            ckpt_dir = os.path.join(run_dir, f"worker_tmp_{strategy.cluster_resolver.task_id}")
+        self.checkpoint = tf.train.Checkpoint(**gan.checkpoint_items())
+        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=keep_checkpoints,
+                                                  step_counter=gan.step_counter)
+        log_dir = os.path.join(run_dir, "tensorboard", "train")
+        self.writer = tf.summary.create_file_writer(log_dir) if self.chief else tf.summary.create_noop_writer()
+        self._train_fn = None
+
+    @property
+    def step(self) -> int:
+        return int(self.gan.step_counter.numpy())
+
+    def restore(self) -> int:
+        """Restores the latest checkpoint if there is one; returns the step training continues from."""
+        latest = self.manager.latest_checkpoint
+        if latest:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        return self.step
+
+    def save(self) -> str | None:
+        """Saves a checkpoint at the current step if all weights are finite, else raises NonFiniteLossError."""
+        if not self._weights_finite():
+            raise NonFiniteLossError(
+                f"non-finite weights at step {self.step}; not saved. Last good checkpoint: "
+                f"{self.manager.latest_checkpoint}")
+        return self.manager.save(checkpoint_number=self.step)
+
+    def _weights_finite(self) -> bool:
+        return all(bool(tf.reduce_all(tf.math.is_finite(v)).numpy())
+                   for v in self.gan.generator.weights + self.gan.discriminator.weights
+                   if tf.as_dtype(v.dtype).is_floating)
+
+    def _make_train_fn(self):
+        gan, strategy = self.gan, self.strategy
+
+        @tf.function
+        def train_fn(iterator):
+            outputs = strategy.run(gan.train_step, args=(next(iterator),))
+            return {k: strategy.experimental_local_results(v)[0] for k, v in outputs.items()}
+
+        return train_fn
+
+    def fit(self, dataset: tf.data.Dataset) -> dict:
+        """Trains from the restored step to `total_steps`; returns the last logged metrics.
+
+        Raises:
+          NonFiniteLossError: a loss became NaN/Inf. The checkpoint directory keeps the last good state.
+        """
+        start = self.restore()
+        if start >= self.total_steps:
+            self._print(f"already at step {start} of {self.total_steps}: nothing to train")
+            return {}
+        if start:
+            self._print(f"resumed from {self.manager.latest_checkpoint} at step {start}")
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        self._train_fn = self._train_fn or self._make_train_fn()
+        logs, step = {}, start
+        window_start, window_steps, run_start = time.perf_counter(), 0, None
+        try:
+            while step < self.total_steps:
+                result = self._train_fn(iterator)
+                step += 1
+                window_steps += 1
+                losses = {k: float(result[k]) for k in ("d_loss", "g_loss")}
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    raise NonFiniteLossError(
+                        f"{bad[0]} became {losses[bad[0]]} at step {step}; training stopped. The last good "
+                        f"checkpoint is kept: {self.manager.latest_checkpoint or 'none yet'}. Try a lower "
+                        f"learning rate, or a penalty/normalisation that bounds the discriminator.")
+                if run_start is None:  # the first step includes tracing: time the rest
+                    run_start, window_start, window_steps, first_step = time.perf_counter(), time.perf_counter(), 0, step
+                if step % self.log_every == 0 or step == self.total_steps:
+                    now = time.perf_counter()
+                    rate = window_steps / max(now - window_start, 1e-9) if window_steps else float("nan")
+                    logs = {k: float(v) for k, v in result.items()}
+                    logs["steps_per_sec"] = rate
+                    self._log(step, logs, (self.total_steps - step) / rate if rate > 0 else float("nan"))
+                    for tracker in self.gan.metrics:
+                        tracker.reset_state()
+                    window_start, window_steps = time.perf_counter(), 0
+                for hook in self.hooks:
+                    if step % hook.every == 0 and step != self.total_steps:
+                        hook.fn(step)
+                if step % self.checkpoint_every == 0 and step != self.total_steps:
+                    self.save()
+        except KeyboardInterrupt:
+            if self._weights_finite():
+                path = self.manager.save(checkpoint_number=self.step)
+                self._print(f"interrupted at step {self.step}; saved {path}. Run the same command to resume.")
+            raise
+        self.save()
+        for hook in self.hooks:
+            hook.fn(step)
+        self.writer.flush()
+        if run_start is not None and step > first_step:
+            logs["mean_steps_per_sec"] = (step - first_step) / (time.perf_counter() - run_start)
+        return logs
+
+    def _log(self, step, logs, eta):
+        with self.writer.as_default(step=step):
+            for k, v in logs.items():
+                tf.summary.scalar(k if k == "steps_per_sec" else f"losses/{k}" if "loss" in k
+                                  else f"dynamics/{k}", v)
+        parts = [f"step {step}/{self.total_steps}"]
+        names = {"d_real": "D(x)", "d_fake": "D(G(z))", "d_accuracy": "D acc"}
+        parts += [f"{names.get(k, k)} {v:.4g}" for k, v in logs.items() if k != "steps_per_sec"]
+        parts.append(f"{logs['steps_per_sec']:.1f} steps/s")
+        if math.isfinite(eta):
+            parts.append(f"ETA {format_duration(eta)}")
+        self._print(" | ".join(parts))
+
+    def _print(self, message):
+        if self.chief:
+            print(message, file=self.out, flush=True)
+
+

@@ -1,0 +1,83 @@
+"""Pictures of what a generator makes: sample grids and 2-D / 1-D plots, as PNG bytes and TensorBoard images."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import tensorflow as tf
+
+
+def to_unit_range(samples, output_range) -> np.ndarray:
+    """Maps generator outputs from `output_range` (e.g. (-1, 1)) to [0, 1], clipped."""
+    lo, hi = output_range
+    x = np.asarray(samples, np.float32)
+    if lo is not None:
+        x = (x - lo) / (hi - lo)
+    return np.clip(x, 0.0, 1.0)
+
+
+def image_grid(images, rows: int | None = None, padding: int = 2) -> np.ndarray:
+    """Tiles images [N, H, W, C] in [0, 1] into one uint8 image [rows*(H+p)+p, cols*(W+p)+p, C].
+
+    Args:
+      images: float images in [0, 1].
+      rows: grid rows (default: as square as possible); columns are ceil(N / rows).
+      padding: pixels of black between tiles.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"images must be [N, H, W, C], got shape {images.shape}")
+    n, h, w, c = images.shape
+    rows = rows or int(math.floor(math.sqrt(n)))
+    cols = int(math.ceil(n / rows))
+    grid = np.zeros((rows * (h + padding) + padding, cols * (w + padding) + padding, c), np.float32)
+    for i in range(n):
+        r, q = divmod(i, cols)
+        y, x = padding + r * (h + padding), padding + q * (w + padding)
+        grid[y:y + h, x:x + w] = images[i]
+    return np.round(grid * 255).astype(np.uint8)
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 [H, W, C] image."""
+    return tf.io.encode_png(tf.constant(image)).numpy()
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+    tf.io.write_file(path, encode_png(image))
+
+
+def scatter_png(samples, data=None, title: str = "", limits: float | None = None) -> bytes:
+    """A PNG of 2-D samples (orange) over data points (blue), or of 1-D densities as histograms."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = np.asarray(samples, np.float32)
+    fig, ax = plt.subplots(figsize=(5, 5) if samples.shape[-1] == 2 else (6, 3.5), dpi=100)
+    if samples.shape[-1] == 2:
+        if data is not None:
+            ax.scatter(data[:, 0], data[:, 1], s=2, c="tab:blue", alpha=0.3, label="data")
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:orange", alpha=0.6, label="generated")
+        if limits:
+            ax.set_xlim(-limits, limits)
+            ax.set_ylim(-limits, limits)
+        ax.set_aspect("equal")
+    else:
+        bins = np.linspace(min(samples.min(), data.min() if data is not None else np.inf),
+                           max(samples.max(), data.max() if data is not None else -np.inf), 80)
+        if data is not None:
+            ax.hist(data[:, 0], bins=bins, density=True, alpha=0.5, color="tab:blue", label="data")
+        ax.hist(samples[:, 0], bins=bins, density=True, alpha=0.5, color="tab:orange", label="generated")
+    ax.legend(loc="upper right")
+    ax.set_title(title)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    return tf.io.decode_png(png, channels=3).numpy()
