@@ -51,6 +51,22 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def make_train_function(gan: GAN, strategy: tf.distribute.Strategy):
+    """A tf.function running one `gan.train_step` per replica on the next batch of a distributed iterator.
+
+    The metrics are read after the replicas finish, in cross-replica context, where Keras' sync-on-read
+    metric variables are summed over replicas: the values are global-batch means (inside the replica
+    step they would be each replica's own).
+    """
+
+    @tf.function
+    def train_fn(iterator):
+        strategy.run(gan.train_step, args=(next(iterator),))
+        return {m.name: m.result() for m in gan.metrics}
+
+    return train_fn
+
+
 class Trainer:
     """Trains a compiled `GAN` for a number of steps with checkpoints, summaries and hooks.
 
@@ -109,14 +125,7 @@ class Trainer:
                    if tf.as_dtype(v.dtype).is_floating)
 
     def _make_train_fn(self):
-        gan, strategy = self.gan, self.strategy
-
-        @tf.function
-        def train_fn(iterator):
-            outputs = strategy.run(gan.train_step, args=(next(iterator),))
-            return {k: strategy.experimental_local_results(v)[0] for k, v in outputs.items()}
-
-        return train_fn
+        return make_train_function(self.gan, self.strategy)
 
     def fit(self, dataset: tf.data.Dataset) -> dict:
         """Trains from the restored step to `total_steps`; returns the last logged metrics.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import math
 
 import numpy as np
@@ -81,3 +82,57 @@ def scatter_png(samples, data=None, title: str = "", limits: float | None = None
 
 def decode_png(png: bytes) -> np.ndarray:
     return tf.io.decode_png(png, channels=3).numpy()
+
+
+class SampleWriter:
+    """Writes what the generator makes from FIXED inputs, so grids over training are comparable.
+
+    Images: a grid PNG `samples/step_XXXXXXX.png` (one row per class for a conditional model) and a
+    TensorBoard image. Toy points: a scatter (2-D) or histogram (1-D) of samples over the data.
+
+    Args:
+      gan: the `tfgan.model.GAN`.
+      kind: "image" or "points".
+      output_range: the generator's output range.
+      out_dir: directory for the PNG files.
+      writer: tf.summary writer (or None).
+      num_samples: samples per picture (rounded to full rows of `num_classes` for conditional models).
+      seed: seed of the fixed latents.
+      data: for toy points, real points drawn from the data ([n, D]).
+    """
+
+    def __init__(self, gan, kind: str, output_range, out_dir: str, writer=None, num_samples: int = 64,
+                 seed: int = 1234, data=None):
+        from tfgan.random import sample_latents
+        self.gan, self.kind, self.output_range = gan, kind, output_range
+        self.out_dir, self.writer, self.data = out_dir, writer, data
+        self.rows = None
+        self.labels = None
+        if gan.num_classes:
+            per_class = max(1, num_samples // gan.num_classes)
+            self.labels = tf.constant(np.repeat(np.arange(gan.num_classes), per_class), tf.int32)
+            num_samples = int(self.labels.shape[0])
+            self.rows = gan.num_classes
+        self.latents = sample_latents(num_samples, gan.latent_dim, gan.prior, seed)
+        tf.io.gfile.makedirs(out_dir)
+        self.last_path = None
+
+    def samples(self) -> np.ndarray:
+        return self.gan.generate(self.latents, self.labels, training=False).numpy()
+
+    def __call__(self, step: int) -> str:
+        samples = self.samples()
+        if self.kind == "image":
+            picture = image_grid(to_unit_range(samples, self.output_range), rows=self.rows)
+            png = encode_png(picture)
+        else:
+            png = scatter_png(samples, self.data, title=f"step {step}",
+                              limits=None if samples.shape[-1] != 2 else 1.25 * float(np.abs(self.data).max()))
+            picture = decode_png(png)
+        path = os.path.join(self.out_dir, f"step_{step:07d}.png")
+        tf.io.write_file(path, png)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.image("samples", picture[None], step=step)
+        self.last_path = path
+        return path

@@ -1,0 +1,159 @@
+"""Typed configuration of a pipeline run. Flags are translated into these in `pipelines.flags`; the stages
+and the library only ever see these dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "digits"
+    data_dir: str = ""
+    download: bool = False
+    image_size: int = 0          # 0: the data set's own size
+    channels: int = 0            # 0: the data set's own channels
+    shuffle_buffer: int = 10_000
+    conditional: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    architecture: str = "dcgan"              # dcgan | mlp
+    latent_dim: int = 100
+    prior: str = "normal"
+    output_activation: str = "tanh"          # tanh | sigmoid | linear (toy data)
+    g_base_filters: int = 64
+    d_base_filters: int = 64
+    kernel_size: int = 4
+    g_hidden: tuple = (256, 512, 1024)
+    d_hidden: tuple = (1024, 512, 256)
+    g_batch_norm: bool = True
+    d_norm: str = "none"
+    d_dropout: float = 0.0
+    conditioning: str = "projection"
+    minibatch_features: int = 0
+    minibatch_stddev: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class GANConfig:
+    loss: str = "non_saturating"
+    label_smoothing: float = 0.0
+    critic_steps: int = 1
+    weight_clip: float = 0.0                 # 0: no clipping
+    optimizer: str = "adam"                  # adam | rmsprop | sgd
+    d_learning_rate: float = 2e-4
+    g_learning_rate: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    run_dir: str = "runs/quickstart"
+    steps: int = 1000
+    batch_size: int = 64
+    seed: int = 0
+    log_every: int = 100
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    sample_every: int = 500
+    num_samples: int = 64
+    mixed_precision: str = "none"            # none | mixed_bfloat16 | mixed_float16
+    strategy: str = "default"                # default | mirrored | multi_worker
+    num_logical_cpus: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    export: bool = True
+    export_dir: str = ""                     # "": <run_dir>/export
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    gan: GANConfig = GANConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "PipelineConfig":
+        raw = json.loads(text)
+        parts = {f.name: f.type for f in dataclasses.fields(cls)}
+        kinds = {"data": DataConfig, "model": ModelConfig, "gan": GANConfig, "train": TrainConfig,
+                 "export": ExportConfig}
+        built = {}
+        for name, values in raw.items():
+            if name not in parts:
+                raise ValueError(f"unknown config section {name!r}")
+            kind = kinds[name]
+            known = {f.name for f in dataclasses.fields(kind)}
+            unknown = set(values) - known
+            if unknown:
+                raise ValueError(f"unknown {name} config keys: {', '.join(sorted(unknown))}")
+            values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+            built[name] = kind(**values)
+        return cls(**built)
+
+
+def validate(config: PipelineConfig) -> None:
+    """Checks combinations that single-flag checks cannot, before any work starts.
+
+    Raises:
+      ValueError: naming the flag(s), the value(s) and what is allowed.
+    """
+    import os
+
+    from tfgan.data import toy
+    from tfgan.networks import _upsampling_plan
+
+    d, m, g, t = config.data, config.model, config.gan, config.train
+    known = ("digits", "mnist", "folder") + tuple(toy.TOYS)
+    if d.dataset not in known and not (d.dataset.startswith("tfds:") and len(d.dataset) > 5):
+        raise ValueError(f"--dataset={d.dataset!r}: must be one of {', '.join(known)} or tfds:<name>")
+    points = d.dataset in toy.TOYS
+    if d.dataset in ("mnist", "folder"):
+        if not d.data_dir:
+            raise ValueError(f"--dataset={d.dataset} reads local files: set --data_dir")
+        if not os.path.isdir(d.data_dir):
+            raise ValueError(f"--data_dir={d.data_dir!r}: no such directory")
+    if points and m.architecture != "mlp":
+        raise ValueError(f"--architecture={m.architecture} needs image data, but --dataset={d.dataset} gives "
+                         f"points: use --architecture=mlp")
+    if points and m.output_activation != "linear":
+        raise ValueError(f"--output_activation={m.output_activation} cannot reach the support of --dataset="
+                         f"{d.dataset}: use --output_activation=linear")
+    if not points and m.output_activation == "linear":
+        raise ValueError("--output_activation=linear is for toy data; images need tanh or sigmoid")
+    if m.architecture == "dcgan" and not points:
+        size = d.image_size or (28 if d.dataset in ("digits", "mnist") else 0)
+        if size:
+            try:
+                _upsampling_plan(size)
+            except ValueError as e:
+                raise ValueError(f"--image_size={size}: {e}") from None
+        elif d.dataset.startswith("tfds:") and not d.image_size:
+            pass  # the data set's own size, checked once known
+    if m.minibatch_stddev and m.architecture != "dcgan":
+        raise ValueError("--minibatch_stddev exists for --architecture=dcgan only")
+    if g.label_smoothing and g.loss not in ("minimax", "non_saturating"):
+        raise ValueError(f"--label_smoothing={g.label_smoothing} applies to --loss=minimax or non_saturating, "
+                         f"not --loss={g.loss}")
+    if any(w < 1 for w in m.g_hidden + m.d_hidden) or not m.g_hidden or not m.d_hidden:
+        raise ValueError(f"--g_hidden / --d_hidden must be non-empty lists of positive widths; got "
+                         f"{list(m.g_hidden)} / {list(m.d_hidden)}")
+    if d.conditional and points and d.dataset == "gaussian_1d":
+        raise ValueError("--conditional needs labelled data; --dataset=gaussian_1d has a single class")
+    if t.num_logical_cpus and t.strategy != "mirrored":
+        raise ValueError(f"--num_logical_cpus={t.num_logical_cpus} applies to --strategy=mirrored, not "
+                         f"--strategy={t.strategy}")
+    if t.num_logical_cpus and t.batch_size % t.num_logical_cpus:
+        raise ValueError(f"--batch_size={t.batch_size} must be divisible by the {t.num_logical_cpus} replicas "
+                         f"of --num_logical_cpus")

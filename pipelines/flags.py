@@ -1,0 +1,139 @@
+"""The pipeline's absl flags, defined in one place from the typed configs' fields and defaults.
+
+Only entry points (`tfgan.train`) call `define_flags` and `config_from_flags`; the library never reads flags.
+Each flag is named after its config field, so errors about a config field name the flag a user typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from absl import flags
+
+from pipelines import config as cfg
+
+_ENUMS = {
+    "architecture": ("dcgan", "mlp"),
+    "prior": ("normal", "uniform"),
+    "output_activation": ("tanh", "sigmoid", "linear"),
+    "d_norm": ("none", "batch", "layer", "spectral"),
+    "conditioning": ("concat", "projection"),
+    "loss": ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares"),
+    "optimizer": ("adam", "rmsprop", "sgd"),
+    "mixed_precision": ("none", "mixed_bfloat16", "mixed_float16"),
+    "strategy": ("default", "mirrored", "multi_worker"),
+}
+
+# Lower bounds (inclusive) of numeric flags; upper bounds where they exist.
+_BOUNDS = {
+    "image_size": (0, None), "channels": (0, 4), "shuffle_buffer": (0, None),
+    "latent_dim": (1, None), "g_base_filters": (1, None), "d_base_filters": (1, None), "kernel_size": (1, None),
+    "d_dropout": (0.0, 0.99), "minibatch_features": (0, None),
+    "label_smoothing": (0.0, 0.99), "critic_steps": (1, None), "weight_clip": (0.0, None),
+    "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
+    "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
+    "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
+    "num_samples": (1, 1024), "num_logical_cpus": (0, 64),
+}
+
+_HELP = {
+    "dataset": "Real data: digits (embedded, no download), mnist (IDX files in --data_dir), folder (images in "
+               "--data_dir), tfds:<name> (TFDS data set in --data_dir), gaussian_1d, ring8 or grid25 (toys).",
+    "data_dir": "Directory of the data (IDX files, an image folder, or a TFDS data_dir).",
+    "download": "Let TFDS download and prepare a missing data set (needs network; offline it retries for minutes).",
+    "image_size": "Resize images to this size (0: the data set's own).",
+    "channels": "Convert images to this many channels (0: the data set's own).",
+    "shuffle_buffer": "Shuffle buffer size (0: no shuffling).",
+    "conditional": "Condition generator and discriminator on the class label.",
+    "architecture": "Network family: dcgan (convolutional) or mlp (the original GAN's, and for toy data).",
+    "latent_dim": "Size of the latent vector z.",
+    "prior": "Latent prior: normal N(0, I) or uniform U[-1, 1].",
+    "output_activation": "Generator output: tanh (data in [-1, 1]), sigmoid ([0, 1]) or linear (toy data).",
+    "g_base_filters": "DCGAN generator: filters of its last hidden layer (doubling towards the input).",
+    "d_base_filters": "DCGAN discriminator: filters of its first convolution (doubling with depth).",
+    "kernel_size": "DCGAN convolution kernel size.",
+    "g_hidden": "MLP generator hidden widths.",
+    "d_hidden": "MLP discriminator hidden widths.",
+    "g_batch_norm": "MLP generator: batch norm after each hidden layer.",
+    "d_norm": "Discriminator normalisation: none, batch, layer or spectral.",
+    "d_dropout": "Discriminator dropout rate after each hidden layer.",
+    "conditioning": "Conditional discriminator: concat (label embedding as input) or projection.",
+    "minibatch_features": "Minibatch discrimination features in the discriminator (0: off).",
+    "minibatch_stddev": "Minibatch standard-deviation feature map in the DCGAN discriminator.",
+    "loss": "Loss pair: minimax, non_saturating, wasserstein, hinge or least_squares.",
+    "label_smoothing": "One-sided label smoothing of the real target (minimax / non_saturating only).",
+    "critic_steps": "Discriminator updates per generator update; each uses its own real minibatch.",
+    "weight_clip": "Clip discriminator weights to [-c, c] after each update (WGAN); 0: off.",
+    "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
+    "d_learning_rate": "Discriminator learning rate.",
+    "g_learning_rate": "Generator learning rate.",
+    "beta1": "Adam beta_1.",
+    "beta2": "Adam beta_2.",
+    "run_dir": "Run directory: flags, checkpoints, TensorBoard logs, samples, export. Reusing it resumes.",
+    "steps": "Total training steps (generator updates); a resumed run stops at the same step.",
+    "batch_size": "Global minibatch size of one discriminator update (split across replicas).",
+    "seed": "Seed of data shuffling, the noise stream and network initialisation.",
+    "log_every": "Steps between progress lines and scalar summaries.",
+    "checkpoint_every": "Steps between checkpoints.",
+    "keep_checkpoints": "Checkpoints kept.",
+    "sample_every": "Steps between sample grids (PNG and TensorBoard).",
+    "num_samples": "Samples in each grid.",
+    "mixed_precision": "Keras mixed-precision policy: none, mixed_bfloat16 (fast on AMX CPUs) or mixed_float16.",
+    "strategy": "tf.distribute strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG).",
+    "num_logical_cpus": "Split the CPU into this many logical devices (try a mirrored strategy without GPUs).",
+    "export": "Export the generator as a SavedModel when training ends.",
+    "export_dir": "SavedModel base directory (default: <run_dir>/export); versions are training steps.",
+}
+
+SECTIONS = {"data": cfg.DataConfig, "model": cfg.ModelConfig, "gan": cfg.GANConfig, "train": cfg.TrainConfig,
+            "export": cfg.ExportConfig}
+
+
+def _define(field: dataclasses.Field, default, fv: flags.FlagValues):
+    name, help_text = field.name, _HELP[field.name]
+    if name in _ENUMS:
+        flags.DEFINE_enum(name, default, _ENUMS[name], help_text, flag_values=fv)
+    elif isinstance(default, bool):
+        flags.DEFINE_bool(name, default, help_text, flag_values=fv)
+    elif isinstance(default, tuple):
+        flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=fv)
+    elif isinstance(default, int):
+        lo, hi = _BOUNDS.get(name, (None, None))
+        flags.DEFINE_integer(name, default, help_text, lower_bound=lo, upper_bound=hi, flag_values=fv)
+    elif isinstance(default, float):
+        lo, hi = _BOUNDS.get(name, (None, None))
+        flags.DEFINE_float(name, default, help_text, lower_bound=lo, upper_bound=hi, flag_values=fv)
+    else:
+        flags.DEFINE_string(name, default, help_text, flag_values=fv)
+
+
+def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines one flag per config field, with the dataclass default."""
+    for kind in SECTIONS.values():
+        defaults = kind()
+        for field in dataclasses.fields(kind):
+            _define(field, getattr(defaults, field.name), fv)
+
+
+def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> cfg.PipelineConfig:
+    """Builds and validates the typed config from parsed flags.
+
+    Raises:
+      ValueError: a value, or a combination of values, is not allowed; the message names the flag(s).
+    """
+    sections = {}
+    for section, kind in SECTIONS.items():
+        values = {}
+        for field in dataclasses.fields(kind):
+            value = fv[field.name].value
+            if isinstance(getattr(kind(), field.name), tuple):
+                try:
+                    value = tuple(int(v) for v in value)
+                except ValueError:
+                    raise ValueError(f"--{field.name}={','.join(value)}: expected a comma-separated list of "
+                                     f"positive integers") from None
+            values[field.name] = value
+        sections[section] = kind(**values)
+    config = cfg.PipelineConfig(**sections)
+    cfg.validate(config)
+    return config

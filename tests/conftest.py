@@ -1,0 +1,38 @@
+"""Test setup: two logical CPU devices (for the 2-replica equality tests), quiet TensorFlow, shared paths."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from tfgan import distribute  # noqa: E402
+
+# Must happen before TensorFlow initialises its devices, i.e. before any test runs an op.
+distribute.split_cpu(2)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED_MNIST = os.path.join(os.path.dirname(REPO), "shared", "data", "mnist")
+
+
+@pytest.fixture
+def mnist_dir():
+    if not os.path.exists(os.path.join(SHARED_MNIST, "train-images-idx3-ubyte.gz")):
+        pytest.skip(f"the real MNIST IDX files are not at {SHARED_MNIST}")
+    return SHARED_MNIST
+
+
+@pytest.fixture(autouse=True)
+def _float32_policy():
+    import keras
+    keras.mixed_precision.set_global_policy("float32")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def mirrored_two_cpus():
+    cpus = tf.config.list_logical_devices("CPU")
+    if len(cpus) < 2:
+        pytest.skip("needs two logical CPU devices (set up in conftest before TensorFlow initialises)")
+    return tf.distribute.MirroredStrategy([d.name for d in cpus[:2]])

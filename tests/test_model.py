@@ -1,0 +1,122 @@
+"""The GAN model's train_step: update order, critic steps, noise stream, Keras fit(), distribution."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import mirrored_two_cpus
+from helpers import image_batch, tiny_image_gan, weights_of
+from tfgan.random import StepRandom
+from tfgan.trainer import make_train_function
+
+
+def test_critic_steps_update_counts_and_order():
+    gan = tiny_image_gan(critic_steps=3)
+    order = []
+    d_step, g_step = gan.discriminator_step, gan.generator_step
+    gan.discriminator_step = lambda *a: (order.append("d"), d_step(*a))
+    gan.generator_step = lambda *a: (order.append("g"), g_step(*a))
+    x, _ = image_batch(12)
+    logs = gan.train_step(tf.constant(x))
+    assert order == ["d", "d", "d", "g"]
+    assert int(gan.d_optimizer.iterations) == 3 and int(gan.g_optimizer.iterations) == 1
+    assert int(gan.step_counter) == 1
+    assert set(logs) == {"d_loss", "g_loss", "d_real", "d_fake", "d_accuracy"}
+    assert all(np.isfinite(float(v)) for v in logs.values())
+
+
+def test_batch_not_divisible_by_critic_steps_is_named():
+    gan = tiny_image_gan(critic_steps=3)
+    with pytest.raises(ValueError, match="critic_steps=3"):
+        gan.train_step(tf.constant(image_batch(8)[0]))
+
+
+def test_each_critic_step_sees_its_own_real_minibatch():
+    gan = tiny_image_gan(critic_steps=2)
+    seen = []
+    d_step = gan.discriminator_step
+    gan.discriminator_step = lambda real, labels, rng: (seen.append(real.numpy()), d_step(real, labels, rng))
+    x, _ = image_batch(8)
+    gan.train_step(tf.constant(x))
+    np.testing.assert_array_equal(seen[0], x[:4])
+    np.testing.assert_array_equal(seen[1], x[4:])
+
+
+def test_noise_stream_is_a_function_of_seed_and_step():
+    a1 = StepRandom(7, tf.constant(3, tf.int64))
+    a2 = StepRandom(7, tf.constant(3, tf.int64))
+    b = StepRandom(7, tf.constant(4, tf.int64))
+    z1, z1_again, z_next_step = a1.normal(4, [5]), a2.normal(4, [5]), b.normal(4, [5])
+    np.testing.assert_array_equal(z1, z1_again)          # resumable: same step, same draw
+    assert not np.allclose(z1, z_next_step)              # a new step draws new noise
+    assert not np.allclose(a1.normal(4, [5]), z1)        # a second draw within a step is independent
+    u = StepRandom(0, tf.constant(0, tf.int64)).uniform(10000, [1, 1, 1])
+    assert u.shape == (10000, 1, 1, 1) and 0.0 <= float(tf.reduce_min(u)) and float(tf.reduce_max(u)) < 1.0
+    assert abs(float(tf.reduce_mean(u)) - 0.5) < 0.01
+
+
+def test_weight_clipping_bounds_every_critic_weight():
+    gan = tiny_image_gan(loss="wasserstein", weight_clip=0.01, optimizer="rmsprop", lr=0.5, critic_steps=2)
+    gan.train_step(tf.constant(image_batch(8)[0]))
+    for v in gan.discriminator.trainable_variables:
+        assert float(tf.reduce_max(tf.abs(v))) <= 0.01 + 1e-7
+    # The generator is not clipped.
+    assert max(float(tf.reduce_max(tf.abs(v))) for v in gan.generator.trainable_variables) > 0.01
+
+
+def test_keras_fit_runs_and_resets_metrics():
+    gan = tiny_image_gan()
+    x, y = image_batch(64)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    history = gan.fit(ds, steps_per_epoch=4, epochs=2, verbose=0)
+    assert len(history.history["d_loss"]) == 2 and len(history.history["g_loss"]) == 2
+    assert int(gan.step_counter) == 8
+    assert np.all(np.isfinite(history.history["d_real"]))
+
+
+def test_same_optimizer_twice_rejected():
+    gan = tiny_image_gan()
+    opt = keras.optimizers.Adam()
+    with pytest.raises(ValueError, match="two optimizer instances"):
+        gan.compile(d_optimizer=opt, g_optimizer=opt)
+
+
+def _distributed_step(strategy, gan, x):
+    ds = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(x).batch(len(x)))
+    return make_train_function(gan, strategy)(iter(ds))
+
+
+def test_two_replica_step_equals_single_device_step():
+    strategy = mirrored_two_cpus()
+    x, _ = image_batch(16)
+    single = tiny_image_gan()
+    with strategy.scope():
+        mirrored = tiny_image_gan(sync_batch_norm=True)
+    # Same initial weights (the sync flag does not change variables).
+    for a, b in zip(single.generator.weights + single.discriminator.weights,
+                    mirrored.generator.weights + mirrored.discriminator.weights):
+        b.assign(a.numpy())
+    before = weights_of(single)
+    logs_single = _distributed_step(tf.distribute.get_strategy(), single, x)
+    logs_mirrored = _distributed_step(strategy, mirrored, x)
+    after_single, after_mirrored = weights_of(single), weights_of(mirrored)
+    moved = max(float(np.max(np.abs(a - b))) for a, b in zip(after_single, before))
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(after_single, after_mirrored))
+    assert moved > 1e-4, "the step must change the weights for the comparison to mean anything"
+    assert diff < 1e-5, f"2-replica step differs from the single-device step by {diff}"
+    for k in logs_single:
+        assert float(logs_mirrored[k]) == pytest.approx(float(logs_single[k]), rel=1e-5, abs=1e-6), k
+
+
+def test_replicas_draw_different_noise():
+    strategy = mirrored_two_cpus()
+
+    @tf.function
+    def draw():
+        return strategy.run(lambda: StepRandom(0, tf.constant(0, tf.int64)).normal(4, [3]))
+
+    z0, z1 = strategy.experimental_local_results(draw())
+    assert not np.allclose(z0, z1)
+    # And together they are exactly the single-device draw over the global batch of 8.
+    np.testing.assert_allclose(np.concatenate([z0, z1]), StepRandom(0, tf.constant(0, tf.int64)).normal(8, [3]))
