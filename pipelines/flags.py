@@ -33,7 +33,7 @@ _BOUNDS = {
     "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
-    "num_samples": (1, 1024), "num_logical_cpus": (0, 64),
+    "num_samples": (1, 100_000), "num_logical_cpus": (0, 64),
 }
 
 _HELP = {

@@ -10,9 +10,9 @@ from tfgan.model import GAN
 
 
 def tiny_image_gan(critic_steps=1, loss="non_saturating", sync_batch_norm=False, seed=0, weight_clip=None,
-                   penalties=(), num_classes=0, lr=1e-3, optimizer="adam", d_norm="none"):
+                   penalties=(), num_classes=0, lr=1e-3, optimizer="adam", d_norm="none", init_seed=None):
     """A small MLP GAN on 8x8x1 images (fast, with batch norm in G to exercise synchronisation)."""
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed if init_seed is None else init_seed)
     g = networks.mlp_generator(8, (8, 8, 1), hidden=(32,), sync_batch_norm=sync_batch_norm, num_classes=num_classes)
     d = networks.mlp_discriminator((8, 8, 1), hidden=(32,), dropout=0.0, num_classes=num_classes, norm=d_norm)
     gan = GAN(g, d, 8, loss=get_loss_pair(loss), critic_steps=critic_steps, weight_clip=weight_clip,

@@ -62,16 +62,18 @@ class GeneratorModule(tf.Module):
                                      input_signature=[label_spec, seed_spec])
             self.from_latents = tf.function(lambda latents, labels: {out: self._generate(latents, labels)},
                                             input_signature=[z_spec, label_spec])
-            self.png = tf.function(lambda labels, seed: self._png(self._sample(tf.shape(labels)[0], seed, labels)),
-                                   input_signature=[label_spec, seed_spec])
+            png = lambda labels, seed: self._png(self._sample(tf.shape(labels)[0], seed, labels))  # noqa: E731
+            png_signature = [label_spec, seed_spec]
         else:
             n_spec = tf.TensorSpec([], tf.int32, name="num_samples")
             self.serve = tf.function(lambda num_samples, seed: self._sample(num_samples, seed, None),
                                      input_signature=[n_spec, seed_spec])
             self.from_latents = tf.function(lambda latents: {out: self._generate(latents, None)},
                                             input_signature=[z_spec])
-            self.png = tf.function(lambda num_samples, seed: self._png(self._sample(num_samples, seed, None)),
-                                   input_signature=[n_spec, seed_spec])
+            png = lambda num_samples, seed: self._png(self._sample(num_samples, seed, None))  # noqa: E731
+            png_signature = [n_spec, seed_spec]
+        if spec.kind == "image":
+            self.png = tf.function(png, input_signature=png_signature)
 
     def _latents(self, n, seed):
         shape = tf.stack([n, self._spec.latent_dim])
@@ -93,8 +95,6 @@ class GeneratorModule(tf.Module):
         return {self._out_name: self._generate(z, labels), "latents": z}
 
     def _png(self, outputs):
-        if self._spec.kind != "image":
-            raise ValueError("generate_png exists for image generators only")
         pixels = tf.cast(tf.round(outputs["images"] * 255.0), tf.uint8)
         return {"png_bytes": tf.map_fn(tf.io.encode_png, pixels, fn_output_signature=tf.string)}
 

@@ -1,0 +1,149 @@
+"""The train command: flag validation, shipped configs, and an end-to-end run that is interrupted, resumed,
+exported and reloaded in a fresh process."""
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from absl import flags
+
+from conftest import REPO, SHARED_MNIST
+from pipelines import flags as pipeline_flags
+
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.cfg")))
+ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def _parse(*args):
+    fv = flags.FlagValues()
+    pipeline_flags.define_flags(fv)
+    fv(["train", *args])
+    return pipeline_flags.config_from_flags(fv)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[os.path.basename(p) for p in CONFIGS])
+def test_every_shipped_config_parses_and_validates(path, monkeypatch):
+    if "--data_dir=../shared/data/mnist" in open(path).read() and not os.path.isdir(SHARED_MNIST):
+        pytest.skip(f"{os.path.basename(path)} reads ../shared/data/mnist, which is absent")
+    monkeypatch.chdir(REPO)  # configs use paths relative to the repository root
+    config = _parse(f"--flagfile={path}")
+    assert config.train.steps > 0
+
+
+def test_at_least_the_documented_configs_ship():
+    names = {os.path.basename(p) for p in CONFIGS}
+    assert {"quickstart.cfg", "mnist_mlp.cfg", "mnist_dcgan.cfg", "toy_gaussian_1d.cfg", "toy_ring8.cfg",
+            "toy_grid25.cfg"} <= names
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--loss=minmax"], r"flag --loss=minmax: value should be one of <minimax\|non_saturating"),
+    (["--batch_size=0"], r"flag --batch_size=0: 0 is not a positive integer"),
+    (["--mixed_precision=fp8"], r"flag --mixed_precision=fp8: value should be one of <none\|mixed_bfloat16"),
+    (["--d_learning_rate=-1"], r"flag --d_learning_rate=-1"),
+    (["--critic_steps=0"], r"flag --critic_steps=0"),
+])
+def test_single_flag_errors_name_flag_value_and_allowed(args, message):
+    with pytest.raises(flags.IllegalFlagValueError, match=message):
+        _parse(*args)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=imagenet"], r"--dataset='imagenet': must be one of digits, mnist, folder, .* or tfds:<name>"),
+    (["--dataset=mnist"], r"--dataset=mnist reads local files: set --data_dir"),
+    (["--dataset=mnist", "--data_dir=/no/such/dir"], r"--data_dir='/no/such/dir': no such directory"),
+    (["--dataset=ring8"], r"--architecture=dcgan needs image data, but --dataset=ring8 gives points"),
+    (["--dataset=ring8", "--architecture=mlp"], r"--output_activation=tanh cannot reach .* use --output_activation=linear"),
+    (["--image_size=50"], r"--image_size=50: image_size must be s \* 2\^m"),
+    (["--loss=hinge", "--label_smoothing=0.1"], r"--label_smoothing=0.1 applies to --loss=minimax or non_saturating"),
+    (["--g_hidden=256,x"], r"--g_hidden=256,x: expected a comma-separated list"),
+    (["--strategy=mirrored", "--num_logical_cpus=2", "--batch_size=63"], r"--batch_size=63 must be divisible"),
+])
+def test_cross_flag_errors_name_the_flags(args, message):
+    with pytest.raises(ValueError, match=message):
+        _parse(*args)
+
+
+def _train(run_dir, *extra, **kwargs):
+    cmd = [sys.executable, "-m", "tfgan.train", "--dataset=digits", "--architecture=dcgan", "--latent_dim=8",
+           "--g_base_filters=8", "--d_base_filters=8", "--batch_size=16", "--log_every=50",
+           "--checkpoint_every=25", "--sample_every=200", "--num_samples=16", f"--run_dir={run_dir}", *extra]
+    return subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **kwargs)
+
+
+def test_bad_flag_fails_before_any_work(tmp_path):
+    proc = _train(str(tmp_path / "run"), "--dataset=ring8")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "error: --architecture=dcgan needs image data" in out
+    assert not (tmp_path / "run").exists()
+
+
+def test_interrupt_resume_export_reload(tmp_path):
+    run_dir = str(tmp_path / "run")
+    steps = "--steps=600"
+    proc = _train(run_dir, steps)
+    deadline = time.time() + 240
+    while not glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.index")):
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    assert "interrupted at step" in out and "Run the same command to resume" in out
+    stopped_at = int(out.split("interrupted at step ")[1].split(";")[0])
+    assert 0 < stopped_at < 600
+
+    proc = _train(run_dir, steps)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert f"at step {stopped_at}" in out and "resumed from" in out
+    assert "step 600/600" in out and "steps/s" in out and "ETA" in out
+    result = json.load(open(os.path.join(run_dir, "result.json")))
+    assert result["step"] == 600
+    saved_model = result["saved_model"]
+    assert saved_model == os.path.join(run_dir, "export", "600")
+    assert os.path.exists(result["sample_grid"])
+    for name in ("config.json", "flags.txt"):
+        assert os.path.exists(os.path.join(run_dir, name))
+    assert glob.glob(os.path.join(run_dir, "tensorboard", "train", "events.out.tfevents.*"))
+
+    # A fresh process loads the SavedModel with plain TensorFlow and generates images.
+    script = f"""
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load({saved_model!r})
+out = m.signatures["serving_default"](num_samples=tf.constant(5), seed=tf.constant(7, tf.int64))
+again = m.signatures["serving_default"](num_samples=tf.constant(5), seed=tf.constant(7, tf.int64))
+z = out["latents"]
+direct = m.signatures["generate_from_latents"](latents=z)["images"]
+png = m.signatures["generate_png"](num_samples=tf.constant(2), seed=tf.constant(1, tf.int64))["png_bytes"]
+img = out["images"].numpy()
+assert img.shape == (5, 28, 28, 1), img.shape
+assert img.min() >= 0.0 and img.max() <= 1.0 and img.std() > 0.01
+np.testing.assert_allclose(img, again["images"].numpy())
+np.testing.assert_allclose(img, direct.numpy(), atol=1e-5)
+assert tf.io.decode_png(png[0]).shape == (28, 28, 1)
+print("RELOAD OK")
+"""
+    reload = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=120)
+    assert "RELOAD OK" in reload.stdout, reload.stderr[-3000:]
+
+    cli = subprocess.run(["saved_model_cli", "show", "--dir", saved_model, "--all"], env=ENV, capture_output=True,
+                         text=True, timeout=120)
+    if cli.returncode != 0 and "No such file" in cli.stderr:
+        pytest.skip("saved_model_cli is not on PATH")
+    for text in ("signature_def['serving_default']", "signature_def['generate_from_latents']",
+                 "signature_def['generate_png']", "num_samples", "seed", "images"):
+        assert text in cli.stdout
+
+    # Reusing the run directory with another architecture is refused before any work.
+    proc = _train(run_dir, steps, "--g_base_filters=16")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "holds a run with different --g_base_filters" in out
