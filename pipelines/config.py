@@ -43,6 +43,13 @@ class GANConfig:
     label_smoothing: float = 0.0
     critic_steps: int = 1
     weight_clip: float = 0.0                 # 0: no clipping
+    penalties: tuple = ()                    # of "gp", "r1"
+    gp_weight: float = 10.0
+    gp_target: float = 1.0
+    gp_one_sided: bool = False
+    r1_gamma: float = 10.0
+    unrolled_steps: int = 0                  # 0: plain alternating updates
+    ema_decay: float = 0.0                   # 0: no EMA generator
     optimizer: str = "adam"                  # adam | rmsprop | sgd
     d_learning_rate: float = 2e-4
     g_learning_rate: float = 2e-4
@@ -151,6 +158,20 @@ def validate(config: PipelineConfig) -> None:
                          f"{list(m.g_hidden)} / {list(m.d_hidden)}")
     if d.conditional and points and d.dataset == "gaussian_1d":
         raise ValueError("--conditional needs labelled data; --dataset=gaussian_1d has a single class")
+    from tfgan.penalties import PENALTY_NAMES
+    unknown = [p for p in g.penalties if p not in PENALTY_NAMES]
+    if unknown or len(set(g.penalties)) != len(g.penalties):
+        raise ValueError(f"--penalties={','.join(g.penalties)}: each must be one of {', '.join(PENALTY_NAMES)}, "
+                         f"at most once")
+    if g.penalties and m.d_norm == "batch":
+        raise ValueError(f"--penalties={','.join(g.penalties)} with --d_norm=batch: batch norm makes each score "
+                         f"depend on the whole batch, which the per-example gradient penalty assumes it does not; "
+                         f"use --d_norm=none, layer or spectral")
+    if g.penalties and (m.minibatch_features or m.minibatch_stddev):
+        raise ValueError(f"--penalties={','.join(g.penalties)} cannot be combined with --minibatch_features or "
+                         f"--minibatch_stddev (they couple the examples of a batch)")
+    if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
+        raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
     if t.num_logical_cpus and t.strategy != "mirrored":
         raise ValueError(f"--num_logical_cpus={t.num_logical_cpus} applies to --strategy=mirrored, not "
                          f"--strategy={t.strategy}")

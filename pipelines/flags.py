@@ -30,6 +30,8 @@ _BOUNDS = {
     "latent_dim": (1, None), "g_base_filters": (1, None), "d_base_filters": (1, None), "kernel_size": (1, None),
     "d_dropout": (0.0, 0.99), "minibatch_features": (0, None),
     "label_smoothing": (0.0, 0.99), "critic_steps": (1, None), "weight_clip": (0.0, None),
+    "gp_weight": (0.0, None), "gp_target": (1e-6, None), "r1_gamma": (0.0, None), "unrolled_steps": (0, 100),
+    "ema_decay": (0.0, 0.999999),
     "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
@@ -64,6 +66,13 @@ _HELP = {
     "label_smoothing": "One-sided label smoothing of the real target (minimax / non_saturating only).",
     "critic_steps": "Discriminator updates per generator update; each uses its own real minibatch.",
     "weight_clip": "Clip discriminator weights to [-c, c] after each update (WGAN); 0: off.",
+    "penalties": "Discriminator penalties: gp (WGAN-GP gradient penalty), r1 (R1 on real data); empty: none.",
+    "gp_weight": "Gradient penalty weight lambda.",
+    "gp_target": "Gradient penalty target norm.",
+    "gp_one_sided": "Penalise only gradient norms above the target.",
+    "r1_gamma": "R1 penalty weight gamma (the penalty is gamma/2 E||grad D(x)||^2).",
+    "unrolled_steps": "Unrolled GAN: discriminator look-ahead steps before each generator update (0: off).",
+    "ema_decay": "Exponential moving average of generator weights for sampling and export (0: off; e.g. 0.999).",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
     "d_learning_rate": "Discriminator learning rate.",
     "g_learning_rate": "Generator learning rate.",
@@ -84,6 +93,8 @@ _HELP = {
     "export": "Export the generator as a SavedModel when training ends.",
     "export_dir": "SavedModel base directory (default: <run_dir>/export); versions are training steps.",
 }
+
+_INT_LISTS = ("g_hidden", "d_hidden")
 
 SECTIONS = {"data": cfg.DataConfig, "model": cfg.ModelConfig, "gan": cfg.GANConfig, "train": cfg.TrainConfig,
             "export": cfg.ExportConfig}
@@ -126,12 +137,14 @@ def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> cfg.PipelineConfig:
         values = {}
         for field in dataclasses.fields(kind):
             value = fv[field.name].value
-            if isinstance(getattr(kind(), field.name), tuple):
+            if field.name in _INT_LISTS:
                 try:
                     value = tuple(int(v) for v in value)
                 except ValueError:
                     raise ValueError(f"--{field.name}={','.join(value)}: expected a comma-separated list of "
                                      f"positive integers") from None
+            elif isinstance(value, list):
+                value = tuple(value)
             values[field.name] = value
         sections[section] = kind(**values)
     config = cfg.PipelineConfig(**sections)

@@ -22,7 +22,8 @@ from tfgan import distribute, networks
 from tfgan.data import DataSpec, Source, get_source, make_dataset
 from tfgan.export import ExportSpec, export_generator
 from tfgan.losses import get_loss_pair
-from tfgan.model import GAN
+from tfgan.model import GAN, UnrolledGAN
+from tfgan.penalties import get_penalty
 from tfgan.trainer import Hook, Trainer
 from tfgan.visualize import SampleWriter
 
@@ -115,9 +116,15 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
     keras.utils.set_random_seed(config.train.seed)
     num_classes = spec.num_classes if config.data.conditional else 0
     g, d = build_networks(config.model, spec, num_classes, sync_batch_norm=replicas > 1)
-    gan = GAN(g, d, config.model.latent_dim, loss=get_loss_pair(config.gan.loss, config.gan.label_smoothing),
-              critic_steps=config.gan.critic_steps, prior=config.model.prior, num_classes=num_classes,
-              weight_clip=config.gan.weight_clip or None, seed=config.train.seed)
+    c = config.gan
+    penalties = [get_penalty(name, c.gp_weight, c.gp_target, c.gp_one_sided, c.r1_gamma) for name in c.penalties]
+    kwargs = dict(loss=get_loss_pair(c.loss, c.label_smoothing), penalties=penalties, critic_steps=c.critic_steps,
+                  prior=config.model.prior, num_classes=num_classes, weight_clip=c.weight_clip or None,
+                  ema_decay=c.ema_decay or None, seed=config.train.seed)
+    if c.unrolled_steps:
+        gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
+    else:
+        gan = GAN(g, d, config.model.latent_dim, **kwargs)
     gan.compile(d_optimizer=build_optimizer(config.gan, config.gan.d_learning_rate),
                 g_optimizer=build_optimizer(config.gan, config.gan.g_learning_rate))
     return gan
@@ -226,7 +233,9 @@ def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -
     num_classes = spec.num_classes if config.data.conditional else 0
     generator, _ = build_networks(config.model, spec, num_classes, sync_batch_norm=False)
     step = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(generator=generator, step_counter=step).restore(latest).expect_partial()
+    # The EMA generator, when there is one, is what samples and exports use.
+    key = "ema_generator" if config.gan.ema_decay else "generator"
+    tf.train.Checkpoint(**{key: generator, "step_counter": step}).restore(latest).expect_partial()
     export_dir = config.export.export_dir or os.path.join(run_dir, "export")
     spec_out = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model), num_classes,
                           spec.kind)

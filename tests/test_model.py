@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from conftest import mirrored_two_cpus
 from helpers import image_batch, tiny_image_gan, weights_of
+from tfgan.penalties import get_penalty
 from tfgan.random import StepRandom
 from tfgan.trainer import make_train_function
 
@@ -87,12 +88,17 @@ def _distributed_step(strategy, gan, x):
     return make_train_function(gan, strategy)(iter(ds))
 
 
-def test_two_replica_step_equals_single_device_step():
+FAMILY = [("non_saturating", ()), ("minimax", ()), ("wasserstein", ()), ("hinge", ()), ("least_squares", ()),
+          ("wasserstein", ("gp",)), ("non_saturating", ("r1",))]
+
+
+@pytest.mark.parametrize("loss, penalty_names", FAMILY, ids=[f"{l}-{'+'.join(p) or 'none'}" for l, p in FAMILY])
+def test_two_replica_step_equals_single_device_step(loss, penalty_names):
     strategy = mirrored_two_cpus()
     x, _ = image_batch(16)
-    single = tiny_image_gan()
+    single = tiny_image_gan(loss=loss, penalties=[get_penalty(p) for p in penalty_names])
     with strategy.scope():
-        mirrored = tiny_image_gan(sync_batch_norm=True)
+        mirrored = tiny_image_gan(loss=loss, penalties=[get_penalty(p) for p in penalty_names], sync_batch_norm=True)
     # Same initial weights (the sync flag does not change variables).
     for a, b in zip(single.generator.weights + single.discriminator.weights,
                     mirrored.generator.weights + mirrored.discriminator.weights):

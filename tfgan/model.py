@@ -39,13 +39,15 @@ class GAN(keras.Model):
       prior: latent prior, "normal" (N(0, I)) or "uniform" (U[-1, 1]).
       num_classes: > 0 for a conditional GAN; the batch must then carry integer labels.
       weight_clip: if set, clip every discriminator weight to [-c, c] after each of its updates (WGAN).
+      ema_decay: if set, keep an exponential moving average of the generator's weights,
+        w_ema <- decay * w_ema + (1 - decay) * w after each generator update; samples and exports use it.
       seed: seed of the counter-based noise stream (see `tfgan.random`).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, *,
                  loss: LossPair | None = None, penalties: Sequence[Penalty] = (), critic_steps: int = 1,
                  prior: str = "normal", num_classes: int = 0, weight_clip: float | None = None,
-                 seed: int = 0, name: str = "gan"):
+                 ema_decay: float | None = None, seed: int = 0, name: str = "gan"):
         super().__init__(name=name)
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
@@ -63,6 +65,13 @@ class GAN(keras.Model):
         self.num_classes = int(num_classes)
         self.weight_clip = weight_clip
         self.seed = int(seed)
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) when set, got {ema_decay}")
+        self.ema_decay = ema_decay
+        self.ema_generator = None
+        if ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
         # Completed train steps: drives the noise stream, so checkpointing it checkpoints the RNG state.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
                                            aggregation="only_first_replica")
@@ -115,8 +124,15 @@ class GAN(keras.Model):
         self.step_counter.assign_add(1)
         return {name: tracker.result() for name, tracker in self._trackers.items()}
 
-    def discriminator_step(self, real, labels, rng: StepRandom):
-        """One discriminator (critic) update on a real minibatch and fresh noise."""
+    def discriminator_step(self, real, labels, rng: StepRandom, track: bool = True):
+        """One discriminator (critic) update on a real minibatch and fresh noise.
+
+        Args:
+          real: [b, ...] real minibatch of this replica.
+          labels: [b] labels (conditional models) or None.
+          rng: the step's random draws.
+          track: update the metric trackers (look-ahead updates of unrolled GANs do not).
+        """
         batch = tf.shape(real)[0]
         fake = self.generator(self._generator_inputs(rng.latent(batch, self.latent_dim, self.prior), labels),
                               training=True)
@@ -137,10 +153,11 @@ class GAN(keras.Model):
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         if self.weight_clip is not None:
             self.clip_discriminator_weights()
-        self._trackers["d_loss"].update_state(total)
-        self._track_outputs(real_out, fake_out)
-        for name, value in penalty_values.items():
-            self._trackers[f"penalty_{name}"].update_state(value)
+        if track:
+            self._trackers["d_loss"].update_state(total)
+            self._track_outputs(real_out, fake_out)
+            for name, value in penalty_values.items():
+                self._trackers[f"penalty_{name}"].update_state(value)
 
     def generator_step(self, real, labels, rng: StepRandom):
         """One generator update; `real` sets the batch size (and feeds look-ahead variants such as unrolled GANs)."""
@@ -155,6 +172,18 @@ class GAN(keras.Model):
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self._trackers["g_loss"].update_state(per_example)
+        if self.ema_generator is not None:
+            self.update_ema()
+
+    def update_ema(self):
+        """w_ema <- decay * w_ema + (1 - decay) * w for trainable weights; other state (BN statistics) copied."""
+        d = self.ema_decay
+        trainable = {id(v) for v in self.generator.trainable_variables}
+        for ema_var, var in zip(self.ema_generator.weights, self.generator.weights):
+            if id(var) in trainable:
+                ema_var.assign(d * ema_var + (1.0 - d) * var)
+            else:
+                ema_var.assign(var)
 
     def clip_discriminator_weights(self):
         """Clips every trainable discriminator weight to [-c, c] (Arjovsky et al. 2017, Algorithm 1)."""
@@ -205,14 +234,53 @@ class GAN(keras.Model):
     def _discriminator_inputs(self, x, labels):
         return [x, labels] if self.num_classes else x
 
+    @property
+    def sampling_generator(self) -> keras.Model:
+        """The generator used for samples and export: the EMA copy when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
     def generate(self, z, labels=None, training=False):
-        """Samples for latents `z` (and `labels` for a conditional model), in the generator's output range."""
-        return self.generator(self._generator_inputs(z, labels), training=training)
+        """Samples for latents `z` (and `labels` for a conditional model), in the generator's output range,
+        from `sampling_generator`."""
+        return self.sampling_generator(self._generator_inputs(z, labels), training=training)
 
     def checkpoint_items(self) -> dict:
         """What a tf.train.Checkpoint must hold to resume this model exactly."""
         items = {"generator": self.generator, "discriminator": self.discriminator,
                  "step_counter": self.step_counter}
+        if self.ema_generator is not None:
+            items["ema_generator"] = self.ema_generator
         if getattr(self, "d_optimizer", None) is not None:
             items.update(d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer)
         return items
+
+
+class UnrolledGAN(GAN):
+    """Unrolled GAN (Metz et al. 2017): the generator's update looks ahead `unrolled_steps` discriminator steps.
+
+    Before each generator update the discriminator (and its optimizer state) is copied, updated
+    `unrolled_steps` more times on the step's last real minibatch with fresh noise, the generator is
+    updated against this look-ahead discriminator, and the discriminator's weights and optimizer state are
+    restored. The generator thus answers where the discriminator is going, not where it is, which damps
+    the mode hopping of plain alternating updates. This is the first-order variant: gradients do not flow
+    through the unrolled updates (the paper's full variant differentiates through them).
+
+    Args:
+      unrolled_steps: k, the look-ahead discriminator updates (the paper uses 5-10).
+      **kwargs: as for `GAN`.
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, *, unrolled_steps: int = 5, **kwargs):
+        super().__init__(generator, discriminator, latent_dim, **kwargs)
+        if unrolled_steps < 1:
+            raise ValueError(f"unrolled_steps must be >= 1, got {unrolled_steps}")
+        self.unrolled_steps = int(unrolled_steps)
+
+    def generator_step(self, real, labels, rng: StepRandom):
+        state = self.discriminator.weights + self.d_optimizer.variables
+        saved = [tf.identity(v) for v in state]
+        for _ in range(self.unrolled_steps):
+            self.discriminator_step(real, labels, rng, track=False)
+        super().generator_step(real, labels, rng)
+        for var, value in zip(state, saved):
+            var.assign(value)

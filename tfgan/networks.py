@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from tfgan.layers import MinibatchDiscrimination, MinibatchStddev
+
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
 CONDITIONINGS = ("concat", "projection")
@@ -143,7 +145,6 @@ def mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Sequence
         if dropout:
             x = layers.Dropout(dropout)(x)
     if minibatch_features:
-        from tfgan.layers import MinibatchDiscrimination
         x = MinibatchDiscrimination(minibatch_features)(x)
     return keras.Model(inputs, _discriminator_head(x, label, num_classes, conditioning, norm), name=name)
 
@@ -232,7 +233,6 @@ def dcgan_discriminator(image_size: int = 28, channels: int = 1, base_filters: i
             x = layers.Concatenate()([x, layers.Reshape((image_size, image_size, 1))(emb)])
     for i in range(m):
         if minibatch_stddev and i == m - 1:
-            from tfgan.layers import MinibatchStddev
             x = MinibatchStddev()(x)
         x = _conv(base_filters * 2 ** i, kernel_size, norm)(x)
         if i > 0:
@@ -242,6 +242,5 @@ def dcgan_discriminator(image_size: int = 28, channels: int = 1, base_filters: i
             x = layers.Dropout(dropout)(x)
     x = layers.Flatten()(x)
     if minibatch_features:
-        from tfgan.layers import MinibatchDiscrimination
         x = MinibatchDiscrimination(minibatch_features)(x)
     return keras.Model(inputs, _discriminator_head(x, label, num_classes, conditioning, norm), name=name)
