@@ -122,7 +122,7 @@ def validate(config: PipelineConfig) -> None:
     from tfgan.networks import _upsampling_plan
 
     d, m, g, t = config.data, config.model, config.gan, config.train
-    known = ("digits", "mnist", "folder") + tuple(toy.TOYS)
+    known = ("digits", "mnist", "stacked_mnist", "folder") + tuple(toy.TOYS)
     if d.dataset not in known and not (d.dataset.startswith("tfds:") and len(d.dataset) > 5):
         raise ValueError(f"--dataset={d.dataset!r}: must be one of {', '.join(known)} or tfds:<name>")
     points = d.dataset in toy.TOYS
@@ -139,8 +139,10 @@ def validate(config: PipelineConfig) -> None:
                          f"{d.dataset}: use --output_activation=linear")
     if not points and m.output_activation == "linear":
         raise ValueError("--output_activation=linear is for toy data; images need tanh or sigmoid")
+    if d.dataset == "stacked_mnist" and d.data_dir and not os.path.isdir(d.data_dir):
+        raise ValueError(f"--data_dir={d.data_dir!r}: no such directory")
     if m.architecture == "dcgan" and not points:
-        size = d.image_size or (28 if d.dataset in ("digits", "mnist") else 0)
+        size = d.image_size or (28 if d.dataset in ("digits", "mnist", "stacked_mnist") else 0)
         if size:
             try:
                 _upsampling_plan(size)

@@ -146,5 +146,19 @@ def test_toy_points_are_not_rescaled():
 
 
 def test_unknown_source_lists_the_valid_names():
-    with pytest.raises(ValueError, match="digits, mnist, folder, tfds:<name>"):
+    with pytest.raises(ValueError, match="digits, mnist, stacked_mnist, folder, tfds:<name>"):
         data.get_source("imagenet")
+
+
+def test_stacked_mnist_stacks_three_digits_with_a_1000_class_label():
+    source = data.get_source("stacked_mnist")
+    assert source.spec.shape == (28, 28, 3) and source.spec.num_classes == 1000
+    with np.load(os.path.join(sources.ASSETS, "digits.npz")) as f:
+        images, labels = f["images"], f["labels"]
+    lookup = {images[i].tobytes(): int(labels[i]) for i in range(len(images))}
+    for e in source.dataset(seed=3).take(20):
+        x = np.round(e["x"].numpy() * 255).astype(np.uint8)
+        digits = [lookup[x[..., c:c + 1].tobytes()] for c in range(3)]
+        assert int(e["label"]) == 100 * digits[0] + 10 * digits[1] + digits[2]
+    labels_seen = {int(e["label"]) for e in source.dataset(seed=0).take(300)}
+    assert len(labels_seen) > 200  # triples are drawn independently, not one digit copied three times

@@ -54,7 +54,7 @@ def test_single_flag_errors_name_flag_value_and_allowed(args, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--dataset=imagenet"], r"--dataset='imagenet': must be one of digits, mnist, folder, .* or tfds:<name>"),
+    (["--dataset=imagenet"], r"--dataset='imagenet': must be one of digits, mnist, stacked_mnist, folder, .* or tfds:<name>"),
     (["--dataset=mnist"], r"--dataset=mnist reads local files: set --data_dir"),
     (["--dataset=mnist", "--data_dir=/no/such/dir"], r"--data_dir='/no/such/dir': no such directory"),
     (["--dataset=ring8"], r"--architecture=dcgan needs image data, but --dataset=ring8 gives points"),

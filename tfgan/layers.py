@@ -21,7 +21,7 @@ class MinibatchDiscrimination(layers.Layer):
       kernel_dim: C, the dimension of each kernel's projection.
     """
 
-    def __init__(self, num_kernels: int = 16, kernel_dim: int = 8, **kwargs):
+    def __init__(self, num_kernels: int = 16, kernel_dim: int = 4, **kwargs):
         super().__init__(**kwargs)
         if num_kernels < 1 or kernel_dim < 1:
             raise ValueError(f"num_kernels and kernel_dim must be >= 1; got {num_kernels}, {kernel_dim}")

@@ -51,18 +51,27 @@ def format_duration(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
-def make_train_function(gan: GAN, strategy: tf.distribute.Strategy):
+def make_train_function(gan: GAN, strategy: tf.distribute.Strategy, writer=None):
     """A tf.function running one `gan.train_step` per replica on the next batch of a distributed iterator.
 
-    The metrics are read after the replicas finish, in cross-replica context, where Keras' sync-on-read
-    metric variables are summed over replicas: the values are global-batch means (inside the replica
-    step they would be each replica's own).
+    Returns this step's metrics: the trackers are reset before the step, and read after the replicas
+    finish, in cross-replica context, where Keras' sync-on-read metric variables are summed over replicas,
+    so the values are global-batch means (inside the replica step they would be each replica's own).
+    With a summary `writer`, the step's metrics are written in the graph under "step/" (training dynamics
+    at every step, at the cost of one summary op per metric).
     """
 
     @tf.function
     def train_fn(iterator):
+        for m in gan.metrics:
+            m.reset_state()
         strategy.run(gan.train_step, args=(next(iterator),))
-        return {m.name: m.result() for m in gan.metrics}
+        results = {m.name: m.result() for m in gan.metrics}
+        if writer is not None:
+            with writer.as_default(step=gan.step_counter):
+                for name, value in results.items():
+                    tf.summary.scalar(f"step/{name}", value)
+        return results
 
     return train_fn
 
@@ -125,7 +134,7 @@ class Trainer:
                    if tf.as_dtype(v.dtype).is_floating)
 
     def _make_train_fn(self):
-        return make_train_function(self.gan, self.strategy)
+        return make_train_function(self.gan, self.strategy, self.writer if self.chief else None)
 
     def fit(self, dataset: tf.data.Dataset) -> dict:
         """Trains from the restored step to `total_steps`; returns the last logged metrics.
@@ -142,30 +151,32 @@ class Trainer:
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         self._train_fn = self._train_fn or self._make_train_fn()
         logs, step = {}, start
-        window_start, window_steps, run_start = time.perf_counter(), 0, None
+        # sums/count: metric means over the log window; timed: steps timed in the window (not the first, traced one).
+        sums, count, timed, window_start, run_start, first_step = {}, 0, 0, time.perf_counter(), None, start
         try:
             while step < self.total_steps:
-                result = self._train_fn(iterator)
+                result = {k: float(v) for k, v in self._train_fn(iterator).items()}
                 step += 1
-                window_steps += 1
-                losses = {k: float(result[k]) for k in ("d_loss", "g_loss")}
-                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                bad = [k for k in ("d_loss", "g_loss") if not math.isfinite(result[k])]
                 if bad:
                     raise NonFiniteLossError(
-                        f"{bad[0]} became {losses[bad[0]]} at step {step}; training stopped. The last good "
+                        f"{bad[0]} became {result[bad[0]]} at step {step}; training stopped. The last good "
                         f"checkpoint is kept: {self.manager.latest_checkpoint or 'none yet'}. Try a lower "
                         f"learning rate, or a penalty/normalisation that bounds the discriminator.")
                 if run_start is None:  # the first step includes tracing: time the rest
-                    run_start, window_start, window_steps, first_step = time.perf_counter(), time.perf_counter(), 0, step
+                    run_start = window_start = time.perf_counter()
+                    first_step = step
+                else:
+                    timed += 1
+                count += 1
+                for k, v in result.items():
+                    sums[k] = sums.get(k, 0.0) + v
                 if step % self.log_every == 0 or step == self.total_steps:
-                    now = time.perf_counter()
-                    rate = window_steps / max(now - window_start, 1e-9) if window_steps else float("nan")
-                    logs = {k: float(v) for k, v in result.items()}
+                    rate = timed / max(time.perf_counter() - window_start, 1e-9) if timed else float("nan")
+                    logs = {k: v / count for k, v in sums.items()}
                     logs["steps_per_sec"] = rate
                     self._log(step, logs, (self.total_steps - step) / rate if rate > 0 else float("nan"))
-                    for tracker in self.gan.metrics:
-                        tracker.reset_state()
-                    window_start, window_steps = time.perf_counter(), 0
+                    sums, count, timed, window_start = {}, 0, 0, time.perf_counter()
                 for hook in self.hooks:
                     if step % hook.every == 0 and step != self.total_steps:
                         hook.fn(step)

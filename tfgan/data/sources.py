@@ -8,6 +8,8 @@ Names (`get_source`):
   mnist           MNIST-format IDX files in a local directory (MNIST, Fashion-MNIST, KMNIST, ...)
   folder          a directory of image files (PNG/JPEG/BMP/GIF); subdirectories become class labels
   tfds:<name>     any tensorflow-datasets image data set, e.g. tfds:cifar10, read from `data_dir`
+  stacked_mnist   Stacked MNIST (Srivastava et al. 2017): three random digits as the R, G, B channels, 1,000 modes;
+                  from IDX files in `data_dir`, or from the embedded digits when `data_dir` is empty
   gaussian_1d, ring8, grid25   toy distributions (tfgan.data.toy)
 """
 
@@ -24,7 +26,7 @@ from tfgan.data import idx, toy
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-SOURCE_NAMES = ("digits", "mnist", "folder", "tfds:<name>") + tuple(toy.TOYS)
+SOURCE_NAMES = ("digits", "mnist", "stacked_mnist", "folder", "tfds:<name>") + tuple(toy.TOYS)
 TOY_POINTS = 100_000
 
 
@@ -92,6 +94,31 @@ def mnist_idx(data_dir: str, split: str = "train", image_size: int = 0, channels
     """MNIST-format IDX files from a local directory (the four original file names, .gz or not)."""
     images, labels = idx.load_mnist_idx(data_dir, split)
     return _from_arrays("mnist", images, labels, int(labels.max()) + 1, image_size, channels)
+
+
+def stacked_mnist(data_dir: str | None = None, split: str = "train") -> Source:
+    """Stacked MNIST: each example stacks three independently drawn digits as channels; label 100a + 10b + c.
+
+    The stream is endless (a fresh triple each draw), so the spec has no example count.
+    """
+    if data_dir:
+        images, labels = idx.load_mnist_idx(data_dir, split)
+    else:
+        with np.load(os.path.join(ASSETS, "digits.npz")) as f:
+            images, labels = f["images"], f["labels"].astype(np.int64)
+
+    def dataset_fn(split_, seed):
+        del split_
+        base = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))).repeat()
+        copies = [base.shuffle(len(images), seed=seed * 3 + i) for i in range(3)]
+
+        def stack(a, b, c):
+            x = tf.concat([a[0], b[0], c[0]], axis=-1)
+            return {"x": tf.cast(x, tf.float32) / 255.0, "label": a[1] * 100 + b[1] * 10 + c[1]}
+
+        return tf.data.Dataset.zip(tuple(copies)).map(stack, num_parallel_calls=tf.data.AUTOTUNE)
+
+    return Source(DataSpec("stacked_mnist", "image", (28, 28, 3), 1000, None), dataset_fn)
 
 
 def list_image_files(directory: str) -> tuple[list[str], list[int], list[str]]:
@@ -217,6 +244,8 @@ def get_source(name: str, data_dir: str | None = None, image_size: int = 0, chan
         if not data_dir:
             raise ValueError("dataset 'mnist' reads IDX files from data_dir; data_dir is empty")
         return mnist_idx(data_dir, split, image_size, channels)
+    if name == "stacked_mnist":
+        return stacked_mnist(data_dir, split)
     if name == "folder":
         if not data_dir:
             raise ValueError("dataset 'folder' reads images from data_dir; data_dir is empty")

@@ -1,0 +1,238 @@
+"""Evaluating what a generator makes: samples in, metrics out.
+
+A generator is seen through one function, `generate(n, seed) -> samples` (images in [0, 1], or toy points),
+so the same code evaluates a SavedModel (`saved_model_generator`) and a model in training
+(`gan_generator`). Real data comes from a `tfgan.data.Source`. Image metrics stream through a feature
+extractor (`tfgan.features`), keeping only running moments for FID and at most `max_kept` feature rows
+for KID and precision/recall, so 50k samples need not sit in memory.
+
+Metric names:
+  images: fid, is, kid, prd (precision and recall), stacked_modes (Stacked MNIST coverage, 1000 modes)
+  points: modes (2-D mixtures: modes captured, high-quality fraction, reverse KL), w1 (1-D: Wasserstein-1
+          to the data; 2-D: mean over the two axes of the 1-D W1 of the marginals)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import numpy as np
+import tensorflow as tf
+
+from tfgan import metrics as M
+from tfgan.data.sources import Source
+from tfgan.data.toy import Mixture
+
+IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
+POINT_METRICS = ("modes", "w1")
+METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
+LOWER_IS_BETTER = {"fid": True, "kid": True, "w1": True, "modes": False, "is": False, "precision": False,
+                   "recall": False, "stacked_modes": False, "reverse_kl": True}
+
+Generate = Callable[[int, int], np.ndarray]
+
+
+def check_metric_names(names, kind: str) -> list[str]:
+    """Validates metric names against the data kind ("image" or "points")."""
+    allowed = IMAGE_METRICS if kind == "image" else POINT_METRICS
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ValueError(f"metrics for {kind} data must be among {', '.join(allowed)}; got {', '.join(names) or 'none'}")
+    return list(names)
+
+
+# --- generators ---------------------------------------------------------------------------------------------
+
+def saved_model_generator(path: str) -> tuple[Generate, dict]:
+    """(generate, metadata) for a SavedModel written by `tfgan.export.export_generator`.
+
+    Conditional models are sampled with labels cycling through the classes (a balanced set).
+    """
+    from tfgan.export import read_export_metadata
+    meta = read_export_metadata(path)
+    model = tf.saved_model.load(path)
+    serve = model.signatures["serving_default"]
+    out = "images" if meta["kind"] == "image" else "samples"
+
+    def generate(n, seed):
+        if meta["num_classes"]:
+            labels = tf.constant(np.arange(n) % meta["num_classes"], tf.int32)
+            return serve(labels=labels, seed=tf.constant(seed, tf.int64))[out].numpy()
+        return serve(num_samples=tf.constant(n, tf.int32), seed=tf.constant(seed, tf.int64))[out].numpy()
+
+    return generate, meta
+
+
+def gan_generator(gan, kind: str, output_range) -> Generate:
+    """`generate` for a `tfgan.model.GAN` in memory (its sampling generator: the EMA copy if any)."""
+    from tfgan.random import sample_latents
+    from tfgan.visualize import to_unit_range
+
+    def generate(n, seed):
+        z = sample_latents(n, gan.latent_dim, gan.prior, seed)
+        labels = tf.constant(np.arange(n) % gan.num_classes, tf.int32) if gan.num_classes else None
+        x = gan.generate(z, labels).numpy()
+        return to_unit_range(x, output_range) if kind == "image" else x
+
+    return generate
+
+
+def generated_batches(generate: Generate, n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
+    """n samples in batches; batch i uses seed + i, so the set is reproducible."""
+    done, i = 0, 0
+    while done < n:
+        size = min(batch_size, n - done)
+        yield generate(size, seed + i)
+        done += size
+        i += 1
+
+
+def real_batches(source: Source, n: int, batch_size: int, split: str = "train", seed: int = 0) -> Iterator[np.ndarray]:
+    """n real examples (images in [0, 1] as the source gives them) in batches."""
+    ds = source.dataset(split, seed).shuffle(10_000, seed=seed).take(n).batch(batch_size)
+    for batch in ds:
+        yield batch["x"].numpy()
+
+
+# --- image metrics ------------------------------------------------------------------------------------------
+
+class _FeatureSummary:
+    """Running moments, the first `max_kept` feature rows and all class probabilities of one image set."""
+
+    def __init__(self, max_kept: int):
+        self.moments = M.StreamingMoments()
+        self.kept: list[np.ndarray] = []
+        self.num_kept = 0
+        self.max_kept = max_kept
+        self.probs: list[np.ndarray] = []
+
+    def add(self, features, probs):
+        self.moments.update(features.astype(np.float64))
+        if self.num_kept < self.max_kept:
+            take = features[: self.max_kept - self.num_kept]
+            self.kept.append(take)
+            self.num_kept += len(take)
+        self.probs.append(probs)
+
+    @property
+    def features(self):
+        return np.concatenate(self.kept)
+
+    @property
+    def probabilities(self):
+        return np.concatenate(self.probs)
+
+
+def _summarise(batches, extractor, max_kept) -> _FeatureSummary:
+    summary = _FeatureSummary(max_kept)
+    for batch in batches:
+        f, p = extractor.features_and_probabilities(batch)
+        summary.add(f, p)
+    return summary
+
+
+def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None, extractor, names,
+                  max_kept: int = 10_000, is_splits: int = 10, kid_subset: int = 1000) -> dict:
+    """FID, IS, KID and precision/recall of generated images against real ones.
+
+    Args:
+      fake: batches of generated images in [0, 1].
+      real: batches of real images in [0, 1] (not needed for "is" and "stacked_modes" alone).
+      extractor: a `tfgan.features.FeatureExtractor`.
+      names: metric names among IMAGE_METRICS.
+      max_kept: feature rows kept for KID and precision/recall.
+
+    Returns:
+      {"fid": ..., "is": ..., "is_std": ..., "kid": ..., "kid_std": ..., "precision": ..., "recall": ...,
+       "stacked_modes": ..., "stacked_kl": ...} for the requested names.
+    """
+    names = check_metric_names(names, "image")
+    results = {}
+    if "stacked_modes" in names:
+        fake = list(fake)  # classified per channel below as well
+        digits = np.concatenate([np.stack([extractor.predict(b[..., c:c + 1]) for c in range(3)], 1) for b in fake])
+        cov = M.stacked_mnist_coverage(digits)
+        results.update(stacked_modes=int(cov.num_modes_covered), stacked_kl=float(cov.kl_to_uniform))
+        names = [n for n in names if n != "stacked_modes"]
+        if not names:
+            return results
+    fake_summary = _summarise(fake, extractor, max_kept)
+    real_summary = _summarise(real, extractor, max_kept) if any(n in names for n in ("fid", "kid", "prd")) else None
+    if "fid" in names:
+        mu1, s1 = fake_summary.moments.result()
+        mu2, s2 = real_summary.moments.result()
+        results["fid"] = float(M.frechet_distance(mu1, s1, mu2, s2))
+    if "is" in names:
+        probs = fake_summary.probabilities
+        mean, std = M.inception_score(probs, splits=min(is_splits, max(1, len(probs) // 100)))
+        results.update({"is": float(mean), "is_std": float(std)})
+    if "kid" in names:
+        f, r = fake_summary.features, real_summary.features
+        mean, std = M.kernel_inception_distance(f, r, num_subsets=100, subset_size=min(kid_subset, len(f), len(r)))
+        results.update(kid=float(mean), kid_std=float(std))
+    if "prd" in names:
+        pr = M.precision_recall(real_summary.features, fake_summary.features)
+        results.update(precision=float(pr.precision), recall=float(pr.recall))
+    return results
+
+
+# --- point metrics ------------------------------------------------------------------------------------------
+
+def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | None = None) -> dict:
+    """Mode coverage and Wasserstein-1 of generated toy points against the known mixture.
+
+    Args:
+      fake: [n, D] generated points.
+      mixture: the data distribution.
+      names: among POINT_METRICS.
+      real: [m, D] data samples for W1 (default: 20,000 drawn from the mixture).
+    """
+    names = check_metric_names(names, "points")
+    results = {}
+    if "modes" in names:
+        cov = M.mode_coverage(fake, mixture.centers, mixture.std)
+        results.update(modes=int(cov.num_modes_captured), num_modes=int(cov.num_modes),
+                       high_quality=float(cov.high_quality_fraction), reverse_kl=float(cov.reverse_kl))
+    if "w1" in names:
+        real = mixture.sample(20_000, seed=12345)[0] if real is None else real
+        results["w1"] = float(np.mean([M.empirical_w1(fake[:, d], real[:, d]) for d in range(fake.shape[1])]))
+    return results
+
+
+def is_improvement(metric: str, new: float, best: float | None) -> bool:
+    """Whether `new` beats `best` for `metric` (lower is better for fid/kid/w1, higher for is/modes)."""
+    if best is None:
+        return np.isfinite(new)
+    return new < best if LOWER_IS_BETTER.get(metric, True) else new > best
+
+
+def evaluate_samples(generate: Generate, source: Source, names, num_samples: int, extractor=None,
+                     batch_size: int = 500, seed: int = 0, real_split: str = "train") -> dict:
+    """Metrics of `num_samples` generated samples against the data of `source`.
+
+    Args:
+      generate: (n, seed) -> samples (images in [0, 1] or points).
+      source: the real data.
+      names: metric names valid for the source's kind.
+      num_samples: generated (and real) samples to compare.
+      extractor: feature extractor for image metrics.
+      batch_size: generation batch size.
+      seed: seed of the generated set (the real set uses seed + 1).
+      real_split: split of the real data.
+    """
+    from tfgan.data.toy import get_toy
+    if source.spec.kind == "image":
+        if extractor is None:
+            raise ValueError("image metrics need a feature extractor (tfgan.features.load_feature_extractor)")
+        return image_metrics(generated_batches(generate, num_samples, batch_size, seed),
+                             real_batches(source, num_samples, batch_size, real_split, seed + 1), extractor, names,
+                             kid_subset=min(1000, num_samples))
+    fake = np.concatenate(list(generated_batches(generate, num_samples, batch_size, seed)))
+    real = np.concatenate(list(real_batches(source, 20_000, 5000, real_split, seed + 1)))
+    return point_metrics(fake, get_toy(source.spec.name), names, real)
+
+
+def default_metrics(kind: str, shape) -> list[str]:
+    if kind == "points":
+        return ["modes", "w1"] if shape[-1] == 2 else ["w1"]
+    return ["fid", "is", "kid", "prd"]
