@@ -33,6 +33,7 @@ setup(
     entry_points={
         "console_scripts": [
             "tfgan-train=tfgan.train:run",
+            "tfgan-evaluate=tfgan.evaluate:run",
         ],
     },
 )

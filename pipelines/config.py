@@ -74,6 +74,16 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    eval_every: int = 0                      # 0: no evaluation during training
+    eval_metrics: tuple = ()                 # empty: the defaults for the data kind
+    best_metric: str = ""                    # keep the best checkpoint by this metric ("": do not keep)
+    eval_num_samples: int = 2000
+    feature_extractor: str = "mnist"         # mnist | inception
+    inception_weights: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
     export: bool = True
     export_dir: str = ""                     # "": <run_dir>/export
@@ -85,6 +95,7 @@ class PipelineConfig:
     model: ModelConfig = ModelConfig()
     gan: GANConfig = GANConfig()
     train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
     export: ExportConfig = ExportConfig()
 
     def to_json(self) -> str:
@@ -95,7 +106,7 @@ class PipelineConfig:
         raw = json.loads(text)
         parts = {f.name: f.type for f in dataclasses.fields(cls)}
         kinds = {"data": DataConfig, "model": ModelConfig, "gan": GANConfig, "train": TrainConfig,
-                 "export": ExportConfig}
+                 "eval": EvalConfig, "export": ExportConfig}
         built = {}
         for name, values in raw.items():
             if name not in parts:
@@ -174,6 +185,23 @@ def validate(config: PipelineConfig) -> None:
                          f"--minibatch_stddev (they couple the examples of a batch)")
     if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
         raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
+    e = config.eval
+    from tfgan.evaluation import IMAGE_METRICS, POINT_METRICS
+    allowed = POINT_METRICS if points else IMAGE_METRICS
+    bad = [n for n in e.eval_metrics if n not in allowed]
+    if bad:
+        raise ValueError(f"--eval_metrics={','.join(e.eval_metrics)}: for {'toy' if points else 'image'} data each "
+                         f"must be one of {', '.join(allowed)}")
+    keys = {"fid", "is", "kid", "precision", "recall", "stacked_modes", "modes", "w1", "reverse_kl", "high_quality"}
+    if e.best_metric and e.best_metric not in keys:
+        raise ValueError(f"--best_metric={e.best_metric}: must be one of {', '.join(sorted(keys))}")
+    if e.best_metric and not e.eval_every:
+        raise ValueError(f"--best_metric={e.best_metric} needs --eval_every > 0")
+    if e.feature_extractor not in ("mnist", "inception"):
+        raise ValueError(f"--feature_extractor={e.feature_extractor}: must be one of mnist, inception")
+    if e.eval_every and not points and e.feature_extractor == "inception" and not e.inception_weights:
+        raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights file; "
+                         "weights are not downloaded)")
     if t.num_logical_cpus and t.strategy != "mirrored":
         raise ValueError(f"--num_logical_cpus={t.num_logical_cpus} applies to --strategy=mirrored, not "
                          f"--strategy={t.strategy}")

@@ -14,6 +14,7 @@ from pipelines import config as cfg
 
 _ENUMS = {
     "architecture": ("dcgan", "mlp"),
+    "feature_extractor": ("mnist", "inception"),
     "prior": ("normal", "uniform"),
     "output_activation": ("tanh", "sigmoid", "linear"),
     "d_norm": ("none", "batch", "layer", "spectral"),
@@ -31,7 +32,7 @@ _BOUNDS = {
     "d_dropout": (0.0, 0.99), "minibatch_features": (0, None),
     "label_smoothing": (0.0, 0.99), "critic_steps": (1, None), "weight_clip": (0.0, None),
     "gp_weight": (0.0, None), "gp_target": (1e-6, None), "r1_gamma": (0.0, None), "unrolled_steps": (0, 100),
-    "ema_decay": (0.0, 0.999999),
+    "ema_decay": (0.0, 0.999999), "eval_every": (0, None), "eval_num_samples": (10, None),
     "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
@@ -90,6 +91,13 @@ _HELP = {
     "mixed_precision": "Keras mixed-precision policy: none, mixed_bfloat16 (fast on AMX CPUs) or mixed_float16.",
     "strategy": "tf.distribute strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG).",
     "num_logical_cpus": "Split the CPU into this many logical devices (try a mirrored strategy without GPUs).",
+    "eval_every": "Steps between evaluations during training (0: none).",
+    "eval_metrics": "Metrics evaluated during training: fid, is, kid, prd, stacked_modes (images) or modes, w1 (toys); "
+                    "empty: the defaults for the data.",
+    "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best (e.g. fid, modes, w1).",
+    "eval_num_samples": "Generated samples per evaluation.",
+    "feature_extractor": "Features for image metrics: mnist (shipped classifier) or inception (--inception_weights).",
+    "inception_weights": "Local InceptionV3 weights file (keras.applications format) for --feature_extractor=inception.",
     "export": "Export the generator as a SavedModel when training ends.",
     "export_dir": "SavedModel base directory (default: <run_dir>/export); versions are training steps.",
 }
@@ -97,7 +105,7 @@ _HELP = {
 _INT_LISTS = ("g_hidden", "d_hidden")
 
 SECTIONS = {"data": cfg.DataConfig, "model": cfg.ModelConfig, "gan": cfg.GANConfig, "train": cfg.TrainConfig,
-            "export": cfg.ExportConfig}
+            "eval": cfg.EvalConfig, "export": cfg.ExportConfig}
 
 
 def _define(field: dataclasses.Field, default, fv: flags.FlagValues):

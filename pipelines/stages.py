@@ -24,12 +24,15 @@ from tfgan.export import ExportSpec, export_generator
 from tfgan.losses import get_loss_pair
 from tfgan.model import GAN, UnrolledGAN
 from tfgan.penalties import get_penalty
+from tfgan import evaluation, visualize
+from tfgan.data.toy import get_toy
 from tfgan.trainer import Hook, Trainer
 from tfgan.visualize import SampleWriter
 
 CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.txt"
 RESULT_FILE = "result.json"
+EVAL_HISTORY = "eval_history.jsonl"
 
 
 # --- artifacts ---------------------------------------------------------------------------------------------
@@ -52,6 +55,14 @@ class Trained:
     sample_grid: str | None
     metrics: dict
     wall_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluated:
+    """Output of `evaluate`: the metrics and the files written."""
+
+    metrics: dict
+    files: dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +213,12 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
                            seed=t.seed + 1234, data=_toy_reference(ingested))
     if trainer.chief:
         trainer.hooks.append(Hook(t.sample_every, sampler))
+        if spec.kind == "points" and spec.shape == (1,):
+            figure = visualize.Figure1D(gan, get_toy(spec.name), os.path.join(t.run_dir, "figure1.png"),
+                                        trainer.writer)
+            trainer.hooks.append(Hook(t.sample_every, figure))
+    if config.eval.eval_every:
+        trainer.hooks.append(Hook(config.eval.eval_every, TrainingEvaluator(config, ingested, gan, trainer)))
     params = gan.generator.count_params(), gan.discriminator.count_params()
     print(f"training {config.model.architecture} GAN on {spec.name} {spec.shape}: generator {params[0]:,} "
           f"parameters, discriminator {params[1]:,}; {replicas} replica(s), batch {t.batch_size}, "
@@ -211,6 +228,60 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     trained = Trained(t.run_dir, trainer.step, trainer.manager.latest_checkpoint, sampler.last_path, metrics,
                       time.perf_counter() - start)
     return trained
+
+
+def load_extractor(kind: str, name: str, inception_weights: str = ""):
+    """The feature extractor for image metrics (None for toy points)."""
+    if kind != "image":
+        return None
+    from tfgan.features import load_feature_extractor
+    return load_feature_extractor(name, inception_weights or None)
+
+
+class TrainingEvaluator:
+    """Evaluates the generator every N steps during training; keeps the best checkpoint by one metric.
+
+    Appends {"step", metrics...} to `<run_dir>/eval_history.jsonl`, writes `eval/<metric>` scalars, and,
+    with a best metric, saves a checkpoint to `<run_dir>/best/` (one kept) with `best.json` beside it
+    whenever the metric improves. The best value survives a resume (read back from best.json).
+    """
+
+    def __init__(self, config: PipelineConfig, ingested: Ingested, gan: GAN, trainer: Trainer):
+        e, spec = config.eval, ingested.spec
+        self.config, self.ingested, self.trainer = config, ingested, trainer
+        self.names = list(e.eval_metrics) or evaluation.default_metrics(spec.kind, spec.shape)
+        self.extractor = load_extractor(spec.kind, e.feature_extractor, e.inception_weights)
+        self.generate = evaluation.gan_generator(gan, spec.kind, output_range(config.model))
+        self.best_dir = os.path.join(config.train.run_dir, "best")
+        self.best_manager = tf.train.CheckpointManager(trainer.checkpoint, self.best_dir, max_to_keep=1)
+        self.best = None
+        best_file = os.path.join(self.best_dir, "best.json")
+        if tf.io.gfile.exists(best_file):
+            with tf.io.gfile.GFile(best_file) as f:
+                self.best = json.load(f)["value"]
+
+    def __call__(self, step: int) -> dict:
+        e = self.config.eval
+        result = evaluation.evaluate_samples(self.generate, self.ingested.source, self.names, e.eval_num_samples,
+                                             self.extractor, seed=10_000)
+        record = {"step": step, **result}
+        if not self.trainer.chief:
+            return record
+        with tf.io.gfile.GFile(os.path.join(self.config.train.run_dir, EVAL_HISTORY), "a") as f:
+            f.write(json.dumps(record) + "\n")
+        with self.trainer.writer.as_default(step=step):
+            for k, v in result.items():
+                tf.summary.scalar(f"eval/{k}", v)
+        text = " | ".join(f"{k} {v:.4g}" for k, v in result.items())
+        metric = e.best_metric
+        if metric and metric in result and evaluation.is_improvement(metric, result[metric], self.best):
+            self.best = result[metric]
+            path = self.best_manager.save(checkpoint_number=step)
+            with tf.io.gfile.GFile(os.path.join(self.best_dir, "best.json"), "w") as f:
+                json.dump({"metric": metric, "value": self.best, "step": step, "checkpoint": path}, f)
+            text += f" | new best {metric}"
+        self.trainer._print(f"eval at step {step}: {text}")
+        return record
 
 
 def _fits_in_memory(spec: DataSpec, limit_bytes: int = 2 << 30) -> bool:
@@ -241,6 +312,87 @@ def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -
                           spec.kind)
     version = int(step.numpy())
     return Exported(export_generator(generator, spec_out, export_dir, version), version)
+
+
+# --- evaluate ----------------------------------------------------------------------------------------------
+
+def latest_export(export_dir: str) -> str:
+    """The highest integer version directory under `export_dir`."""
+    versions = [int(v) for v in tf.io.gfile.listdir(export_dir) if v.strip("/").isdigit()] \
+        if tf.io.gfile.isdir(export_dir) else []
+    if not versions:
+        raise FileNotFoundError(f"no SavedModel version under {export_dir}")
+    return os.path.join(export_dir, str(max(versions)))
+
+
+def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metrics=None, num_samples: int = 10_000,
+             extractor=None, out_dir: str | None = None, seed: int = 0, out=None) -> Evaluated:
+    """Evaluates an exported generator against the run's data; writes metrics.json and plots.
+
+    Files in `out_dir` (default `<run_dir>/eval/<version>`): metrics.json, samples.png, and
+    real_vs_fake.png (images) or scatter.png / histogram.png (toys), curves.png (the training-time
+    evaluation history, if any). Metrics and pictures also go to `<run_dir>/tensorboard/eval`.
+    """
+    out = out or sys.stdout
+    spec = ingested.spec
+    generate, meta = evaluation.saved_model_generator(saved_model)
+    step = int(meta.get("version", 0))
+    names = list(metrics or evaluation.default_metrics(spec.kind, spec.shape))
+    evaluation.check_metric_names(names, spec.kind)
+    run_dir = config.train.run_dir
+    out_dir = out_dir or os.path.join(run_dir, "eval", str(step))
+    tf.io.gfile.makedirs(out_dir)
+    start = time.perf_counter()
+    result = evaluation.evaluate_samples(generate, ingested.source, names, num_samples, extractor, seed=seed)
+    files, pictures = {}, {}
+    if spec.kind == "image":
+        fake = generate(64, seed + 99)
+        real = next(evaluation.real_batches(ingested.source, 64, 64, seed=seed + 98))
+        pictures["samples"] = visualize.image_grid(fake)
+        pictures["real_vs_fake"] = visualize.real_vs_fake_grid(real, fake)
+    else:
+        points = generate(min(num_samples, 5000), seed + 99)
+        mixture = get_toy(spec.name)
+        if spec.shape == (2,):
+            pictures["scatter"] = visualize.decode_png(visualize.density_scatter_png(points, mixture, f"step {step}"))
+        else:
+            data = mixture.sample(len(points), seed=seed + 98)[0]
+            pictures["histogram"] = visualize.decode_png(visualize.scatter_png(points, data, f"step {step}"))
+    history_path = os.path.join(run_dir, EVAL_HISTORY)
+    if tf.io.gfile.exists(history_path):
+        with tf.io.gfile.GFile(history_path) as f:
+            history = [json.loads(line) for line in f if line.strip()]
+        if history:
+            pictures["curves"] = visualize.decode_png(visualize.curves_png(history, "evaluation during training"))
+    for name, picture in pictures.items():
+        files[name] = os.path.join(out_dir, f"{name}.png")
+        visualize.write_png(files[name], picture)
+    record = {"step": step, "saved_model": saved_model, "num_samples": num_samples, "metrics": result,
+              "seconds": round(time.perf_counter() - start, 1)}
+    files["metrics"] = os.path.join(out_dir, "metrics.json")
+    with tf.io.gfile.GFile(files["metrics"], "w") as f:
+        json.dump(record, f, indent=2)
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "tensorboard", "eval"))
+    with writer.as_default(step=step):
+        for k, v in result.items():
+            tf.summary.scalar(f"eval/{k}", v)
+        for name, picture in pictures.items():
+            tf.summary.image(name, picture[None])
+    writer.flush()
+    print(f"evaluated {saved_model} on {num_samples} samples: " +
+          " | ".join(f"{k} {v:.4g}" for k, v in result.items()), file=out)
+    for name, path in files.items():
+        print(f"  {name}: {path}", file=out)
+    return Evaluated(result, files)
+
+
+def load_run_config(run_dir: str) -> PipelineConfig:
+    """The config saved in a run directory by `train`."""
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{path} does not exist: --run_dir must be a directory written by tfgan.train")
+    with tf.io.gfile.GFile(path) as f:
+        return PipelineConfig.from_json(f.read())
 
 
 # --- the whole pipeline ------------------------------------------------------------------------------------

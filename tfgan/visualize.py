@@ -136,3 +136,119 @@ class SampleWriter:
                 tf.summary.image("samples", picture[None], step=step)
         self.last_path = path
         return path
+
+
+def real_vs_fake_grid(real, fake, rows: int = 8, padding: int = 2) -> np.ndarray:
+    """Real images (left) and generated images (right) side by side, as one uint8 picture."""
+    n = min(len(real), len(fake), rows * rows)
+    left, right = image_grid(real[:n], rows=rows, padding=padding), image_grid(fake[:n], rows=rows, padding=padding)
+    gap = np.full((left.shape[0], 8, left.shape[2]), 255, np.uint8)
+    return np.concatenate([left, gap, right], axis=1)
+
+
+def density_scatter_png(samples, mixture, title: str = "") -> bytes:
+    """Generated 2-D points over the contours of the data density (log scale)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lim = 1.25 * float(np.abs(mixture.centers).max() + 4 * mixture.std)
+    xs = np.linspace(-lim, lim, 300)
+    xx, yy = np.meshgrid(xs, xs)
+    dens = mixture.density(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(xx.shape)
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.contourf(xx, yy, np.log(dens + 1e-12), levels=np.linspace(np.log(dens.max()) - 12, np.log(dens.max()), 10),
+                cmap="Blues")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:orange", alpha=0.6, label="generated")
+    ax.scatter(mixture.centers[:, 0], mixture.centers[:, 1], marker="x", c="k", s=20, label="modes")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right")
+    ax.set_title(title)
+    return _png(fig)
+
+
+def curves_png(history: list[dict], title: str = "") -> bytes:
+    """One panel per metric of a list of {"step": s, metric: value, ...} records."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({k for r in history for k, v in r.items() if k != "step" and isinstance(v, (int, float))})
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(3.2 * max(1, len(names)), 2.8), dpi=100, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        points = [(r["step"], r[name]) for r in history if name in r]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=3)
+        ax.set_title(name)
+        ax.set_xlabel("step")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+class Figure1D:
+    """The original GAN paper's figure 1 over training, for 1-D data: p_data, p_g and D(x).
+
+    Each call records a snapshot (p_g as a histogram of generated samples, D(x) on a grid: sigmoid of the
+    logit for probabilistic losses, the raw critic value otherwise), writes it to TensorBoard, and rewrites
+    `path` with up to four panels (first, two intermediate and the latest snapshot). Where the model
+    converges, p_g covers p_data and D(x) flattens towards 1/2.
+    """
+
+    def __init__(self, gan, mixture, path: str, writer=None, num_samples: int = 5000, seed: int = 4321):
+        from tfgan.random import sample_latents
+        self.gan, self.mixture, self.path, self.writer = gan, mixture, path, writer
+        self.latents = sample_latents(num_samples, gan.latent_dim, gan.prior, seed)
+        mean, std = float(mixture.centers[0, 0]), mixture.std
+        self.xs = np.linspace(mean - 6 * std - 2, mean + 6 * std + 2, 400, dtype=np.float32)
+        self.snapshots = []
+
+    def snapshot(self, step: int) -> dict:
+        samples = self.gan.generate(self.latents).numpy()[:, 0]
+        d = tf.cast(self.gan.discriminator(tf.constant(self.xs[:, None]), training=False), tf.float32).numpy()[:, 0]
+        if self.gan.loss_pair.probabilistic:
+            d = 1.0 / (1.0 + np.exp(-d))
+        return {"step": step, "samples": samples, "d": d}
+
+    def __call__(self, step: int) -> str:
+        self.snapshots.append(self.snapshot(step))
+        png = self.render()
+        tf.io.write_file(self.path, png)
+        if self.writer is not None:
+            with self.writer.as_default(step=step):
+                tf.summary.image("figure1", decode_png(png)[None], step=step)
+        return self.path
+
+    def render(self) -> bytes:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        snaps = self.snapshots
+        picks = sorted({0, len(snaps) // 3, (2 * len(snaps)) // 3, len(snaps) - 1})
+        fig, axes = plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 3.0), dpi=100, squeeze=False)
+        p_data = self.mixture.density(self.xs[:, None])
+        bins = np.linspace(self.xs[0], self.xs[-1], 80)
+        for ax, i in zip(axes[0], picks):
+            s = snaps[i]
+            ax.plot(self.xs, p_data, color="k", ls=":", label="p_data")
+            ax.hist(np.clip(s["samples"], self.xs[0], self.xs[-1]), bins=bins, density=True, color="tab:green",
+                    alpha=0.5, label="p_g")
+            ax2 = ax.twinx()
+            ax2.plot(self.xs, s["d"], color="tab:blue", label="D(x)")
+            if self.gan.loss_pair.probabilistic:
+                ax2.set_ylim(0, 1)
+                ax2.axhline(0.5, color="tab:blue", lw=0.5, ls="--")
+            ax.set_title(f"step {s['step']}")
+        axes[0][0].legend(loc="upper left", fontsize=7)
+        fig.tight_layout()
+        return _png(fig)

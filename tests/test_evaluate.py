@@ -1,0 +1,109 @@
+"""Evaluation during training (history, best checkpoint), the evaluate command, and its pictures."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+
+from conftest import REPO
+from pipelines import flags as pipeline_flags
+from pipelines import stages
+from tfgan import evaluation
+from tfgan.data import get_source, get_toy
+
+ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def _config(*args):
+    fv = flags.FlagValues()
+    pipeline_flags.define_flags(fv)
+    fv(["train", *args])
+    return pipeline_flags.config_from_flags(fv)
+
+
+def test_training_evaluation_keeps_history_and_best_checkpoint_then_evaluate_command(tmp_path, capsys):
+    run_dir = str(tmp_path / "ring")
+    config = _config(f"--flagfile={os.path.join(REPO, 'configs', 'toy_ring8.cfg')}", f"--run_dir={run_dir}",
+                     "--steps=300", "--eval_every=100", "--best_metric=w1", "--eval_num_samples=500",
+                     "--log_every=100", "--sample_every=150")
+    result = stages.run(config)
+    history = [json.loads(line) for line in open(os.path.join(run_dir, "eval_history.jsonl"))]
+    assert [r["step"] for r in history] == [100, 200, 300]  # every 100 steps and at the end
+    assert all({"modes", "w1", "high_quality", "reverse_kl"} <= set(r) for r in history)
+    best = json.load(open(os.path.join(run_dir, "best", "best.json")))
+    assert best["value"] == min(r["w1"] for r in history)
+    assert os.path.exists(best["checkpoint"] + ".index")
+    assert "eval at step 100" in capsys.readouterr().out
+
+    proc = subprocess.run([sys.executable, "-m", "tfgan.evaluate", f"--run_dir={run_dir}", "--num_samples=1000"],
+                          cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out_dir = os.path.join(run_dir, "eval", "300")
+    record = json.load(open(os.path.join(out_dir, "metrics.json")))
+    assert record["saved_model"] == result["saved_model"] and record["step"] == 300
+    assert 0 <= record["metrics"]["modes"] <= 8 and record["metrics"]["w1"] > 0
+    for name in ("scatter.png", "curves.png"):
+        assert open(os.path.join(out_dir, name), "rb").read(4) == b"\x89PNG"
+    assert any(f.startswith("events") for f in os.listdir(os.path.join(run_dir, "tensorboard", "eval")))
+
+    bad = subprocess.run([sys.executable, "-m", "tfgan.evaluate", f"--run_dir={run_dir}", "--metrics=fid"],
+                         cwd=REPO, env=ENV, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--metrics=fid" in bad.stderr and "modes, w1" in bad.stderr
+
+
+def test_image_evaluation_of_an_exported_generator(tmp_path):
+    run_dir = str(tmp_path / "digits")
+    config = _config("--dataset=digits", "--latent_dim=8", "--g_base_filters=8", "--d_base_filters=8",
+                     "--batch_size=16", "--steps=20", "--log_every=10", f"--run_dir={run_dir}")
+    result = stages.run(config)
+    ingested = stages.ingest(config.data)
+    extractor = stages.load_extractor("image", "mnist")
+    evaluated = stages.evaluate(config, ingested, result["saved_model"], ["fid", "is", "kid", "prd"], 300, extractor)
+    m = evaluated.metrics
+    assert m["fid"] > 10 and 1.0 <= m["is"] <= 10.0 and 0 <= m["precision"] <= 1 and 0 <= m["recall"] <= 1
+    assert np.isfinite(m["kid"])
+    for name in ("samples", "real_vs_fake", "metrics"):
+        assert os.path.exists(evaluated.files[name])
+
+
+def test_real_data_against_itself_scores_like_real_data():
+    # The evaluation path on a perfect generator (real digits) gives near-reference values.
+    source = get_source("digits")
+    images = np.concatenate(list(evaluation.real_batches(source, 2000, 500, seed=5)))
+
+    def generate(n, seed):
+        rng = np.random.default_rng(seed)
+        return images[rng.choice(len(images), n, replace=False)]
+
+    from tfgan.features import load_feature_extractor
+    m = evaluation.evaluate_samples(generate, source, ["fid", "is"], 1000, load_feature_extractor("mnist"))
+    assert m["fid"] < 5.0 and m["is"] > 8.0
+
+
+def test_point_metrics_on_exact_and_collapsed_samplers():
+    ring = get_toy("ring8")
+    exact = ring.sample(5000, seed=3)[0]
+    m = evaluation.point_metrics(exact, ring, ["modes", "w1"])
+    assert m["modes"] == 8 and m["high_quality"] > 0.97 and m["w1"] < 0.05
+    collapsed = np.repeat(ring.centers[:1], 5000, axis=0).astype(np.float32)
+    m = evaluation.point_metrics(collapsed, ring, ["modes", "w1"])
+    assert m["modes"] == 1 and m["w1"] > 0.5
+
+
+def test_best_metric_direction():
+    assert evaluation.is_improvement("fid", 10.0, 12.0) and not evaluation.is_improvement("fid", 13.0, 12.0)
+    assert evaluation.is_improvement("modes", 8, 7) and not evaluation.is_improvement("is", 2.0, 3.0)
+    assert evaluation.is_improvement("w1", 0.3, None)
+
+
+def test_eval_flag_validation():
+    with pytest.raises(ValueError, match="--eval_metrics=fid: for toy data each must be one of modes, w1"):
+        _config("--dataset=ring8", "--architecture=mlp", "--output_activation=linear", "--eval_metrics=fid")
+    with pytest.raises(ValueError, match="--best_metric=fid needs --eval_every > 0"):
+        _config("--best_metric=fid")
+    with pytest.raises(ValueError, match="--feature_extractor=inception needs --inception_weights"):
+        _config("--eval_every=10", "--feature_extractor=inception")

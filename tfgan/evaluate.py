@@ -1,0 +1,69 @@
+"""Evaluate a trained generator: `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is,kid,prd`.
+
+Reads the run's config (data set, model) from `<run_dir>/config.json`, loads the latest SavedModel in
+`<run_dir>/export` (or `--saved_model`), and writes metrics.json and plots to `<run_dir>/eval/<step>/`,
+also logging them to the run's TensorBoard (`tensorboard/eval`).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+flags.DEFINE_string("run_dir", None, "Run directory written by tfgan.train.", required=True)
+flags.DEFINE_string("saved_model", "", "SavedModel version directory (default: the latest in <run_dir>/export).")
+flags.DEFINE_list("metrics", [], "Metrics: fid, is, kid, prd, stacked_modes (images); modes, w1 (toys). "
+                                 "Default: fid,is,kid,prd for images, modes,w1 for 2-D toys, w1 for 1-D.")
+flags.DEFINE_integer("num_samples", 10_000, "Generated (and real) samples.", lower_bound=10)
+flags.DEFINE_enum("feature_extractor", "mnist", ["mnist", "inception"],
+                  "Features for image metrics: mnist (shipped classifier) or inception (--inception_weights).")
+flags.DEFINE_string("inception_weights", "", "Local InceptionV3 weights file for --feature_extractor=inception.")
+flags.DEFINE_string("data_dir", None, "Override the run's data directory (e.g. the data moved).")
+flags.DEFINE_string("output_dir", "", "Where to write metrics.json and plots (default <run_dir>/eval/<step>).")
+flags.DEFINE_integer("seed", 0, "Seed of the generated and real sample sets.", lower_bound=0)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    import dataclasses
+
+    from pipelines import stages
+    from tfgan import evaluation
+    try:
+        config = stages.load_run_config(FLAGS.run_dir)
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=FLAGS.run_dir))
+        if FLAGS.data_dir is not None:
+            config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=FLAGS.data_dir))
+        ingested = stages.ingest(config.data)
+        kind = ingested.spec.kind
+        metrics = FLAGS.metrics or evaluation.default_metrics(kind, ingested.spec.shape)
+        try:
+            evaluation.check_metric_names(metrics, kind)
+        except ValueError as e:
+            raise ValueError(f"--metrics={','.join(metrics)}: {e}") from None
+        if kind == "image" and FLAGS.feature_extractor == "inception" and not FLAGS.inception_weights:
+            raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights "
+                             "file; weights are not downloaded)")
+        saved_model = FLAGS.saved_model or stages.latest_export(
+            config.export.export_dir or os.path.join(FLAGS.run_dir, "export"))
+        extractor = stages.load_extractor(kind, FLAGS.feature_extractor, FLAGS.inception_weights)
+        stages.evaluate(config, ingested, saved_model, metrics, FLAGS.num_samples, extractor,
+                        FLAGS.output_dir or None, FLAGS.seed)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
