@@ -114,6 +114,15 @@ def test_interrupt_resume_export_reload(tmp_path):
     for name in ("config.json", "flags.txt"):
         assert os.path.exists(os.path.join(run_dir, name))
     assert glob.glob(os.path.join(run_dir, "tensorboard", "train", "events.out.tfevents.*"))
+    from tensorboard.backend.event_processing import event_accumulator
+    acc = event_accumulator.EventAccumulator(os.path.join(run_dir, "tensorboard", "train"),
+                                             size_guidance={event_accumulator.TENSORS: 0})
+    acc.Reload()
+    tags = set(acc.Tags()["tensors"])  # TF2 summaries are stored as tensors
+    assert {"losses/d_loss", "losses/g_loss", "dynamics/d_real", "dynamics/d_fake", "dynamics/d_accuracy",
+            "steps_per_sec", "step/d_loss", "step/d_real", "step/d_fake", "step/d_accuracy", "samples"} <= tags, tags
+    per_step = [e.step for e in acc.Tensors("step/d_fake")]
+    assert len(per_step) >= 600 - stopped_at and max(per_step) == 600  # every step of the resumed part
 
     # A fresh process loads the SavedModel with plain TensorFlow and generates images.
     script = f"""
