@@ -26,7 +26,7 @@ from tfgan.model import GAN, UnrolledGAN
 from tfgan.penalties import get_penalty
 from tfgan import evaluation, visualize
 from tfgan.data.toy import get_toy
-from tfgan.trainer import Hook, Trainer
+from tfgan.trainer import Hook, Trainer, is_chief
 from tfgan.visualize import SampleWriter
 
 CONFIG_FILE = "config.json"
@@ -55,6 +55,7 @@ class Trained:
     sample_grid: str | None
     metrics: dict
     wall_seconds: float
+    chief: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,13 +193,15 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     replicas = strategy.num_replicas_in_sync
     if t.batch_size % replicas:
         raise ValueError(f"--batch_size={t.batch_size} must be divisible by the {replicas} replicas in sync")
-    _check_run_dir(t.run_dir, config)
-    tf.io.gfile.makedirs(t.run_dir)
-    with tf.io.gfile.GFile(os.path.join(t.run_dir, CONFIG_FILE), "w") as f:
-        f.write(config.to_json())
-    if flags_text:
-        with tf.io.gfile.GFile(os.path.join(t.run_dir, FLAGS_FILE), "w") as f:
-            f.write(flags_text)
+    chief = is_chief(strategy)
+    if chief:  # other workers of a multi-worker run leave the run directory to the chief
+        _check_run_dir(t.run_dir, config)
+        tf.io.gfile.makedirs(t.run_dir)
+        with tf.io.gfile.GFile(os.path.join(t.run_dir, CONFIG_FILE), "w") as f:
+            f.write(config.to_json())
+        if flags_text:
+            with tf.io.gfile.GFile(os.path.join(t.run_dir, FLAGS_FILE), "w") as f:
+                f.write(flags_text)
 
     set_precision(t.mixed_precision)
     with strategy.scope():
@@ -226,7 +229,7 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     start = time.perf_counter()
     metrics = trainer.fit(dataset)
     trained = Trained(t.run_dir, trainer.step, trainer.manager.latest_checkpoint, sampler.last_path, metrics,
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, chief)
     return trained
 
 
@@ -402,6 +405,8 @@ def run(config: PipelineConfig, flags_text: str = "", out=None) -> dict:
     out = out or sys.stdout
     ingested = ingest(config.data)
     trained = train(config, ingested, flags_text=flags_text, out=out)
+    if not trained.chief:
+        return {"run_dir": trained.run_dir, "step": trained.step, "chief": False}
     result = {"run_dir": trained.run_dir, "step": trained.step, "checkpoint": trained.checkpoint,
               "sample_grid": trained.sample_grid, "metrics": trained.metrics,
               "train_seconds": round(trained.wall_seconds, 1),
