@@ -9,13 +9,13 @@ discriminator loss and the wall time.
 """
 
 import argparse
+import contextlib
 import glob
 import io
 import os
 import sys
 import tempfile
 import time
-import contextlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,7 +26,6 @@ from pipelines import flags as pipeline_flags  # noqa: E402
 from pipelines import stages  # noqa: E402
 from tfgan.data import get_toy  # noqa: E402
 from tfgan.metrics import mode_coverage  # noqa: E402
-from tfgan.random import sample_latents  # noqa: E402
 
 
 def evaluate(path, steps, samples, seed):

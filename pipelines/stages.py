@@ -17,15 +17,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines.config import DataConfig, ExportConfig, GANConfig, ModelConfig, PipelineConfig
-from tfgan import distribute, networks
+from pipelines.config import (
+    DataConfig,
+    GANConfig,
+    ModelConfig,
+    PipelineConfig,
+)
+from tfgan import distribute, evaluation, networks, visualize
 from tfgan.data import DataSpec, Source, get_source, make_dataset
+from tfgan.data.toy import get_toy
 from tfgan.export import ExportSpec, export_generator
 from tfgan.losses import get_loss_pair
 from tfgan.model import GAN, UnrolledGAN
 from tfgan.penalties import get_penalty
-from tfgan import evaluation, visualize
-from tfgan.data.toy import get_toy
 from tfgan.trainer import Hook, Trainer, is_chief
 from tfgan.visualize import SampleWriter
 

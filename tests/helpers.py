@@ -2,7 +2,6 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tfgan import networks
 from tfgan.losses import get_loss_pair

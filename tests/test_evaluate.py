@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 from absl import flags
-
 from conftest import REPO
+
 from pipelines import flags as pipeline_flags
 from pipelines import stages
 from tfgan import evaluation

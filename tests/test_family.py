@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import image_batch, tiny_image_gan
+
 from tfgan import networks
 from tfgan.export import ExportSpec, export_generator
 from tfgan.layers import MinibatchDiscrimination, MinibatchStddev

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfgan import features
-from tfgan import metrics
+from tfgan import features, metrics
 from tfgan.data import idx
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

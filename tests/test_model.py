@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import mirrored_two_cpus
 from helpers import image_batch, tiny_image_gan, weights_of
+
 from tfgan.penalties import get_penalty
 from tfgan.random import StepRandom
 from tfgan.trainer import make_train_function

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import mirrored_two_cpus
 from scipy import stats
 
-from conftest import mirrored_two_cpus
 from tfgan import penalties
 from tfgan.random import StepRandom
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 from absl import flags
-
 from conftest import REPO, SHARED_MNIST
+
 from pipelines import flags as pipeline_flags
 
 CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "*.cfg")))

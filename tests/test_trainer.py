@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import image_batch, tiny_image_gan, weights_of
+
 from tfgan.losses import LossPair, bce_discriminator_loss, non_saturating_generator_loss
 from tfgan.trainer import Hook, NonFiniteLossError, Trainer
 

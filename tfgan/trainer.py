@@ -15,7 +15,6 @@ import sys
 import time
 from typing import Callable, Sequence
 
-import numpy as np
 import tensorflow as tf
 
 from tfgan.model import GAN

@@ -4,8 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate
-from scipy import stats
+from scipy import integrate, stats
 
 from tfgan.metrics import divergences as dv
 

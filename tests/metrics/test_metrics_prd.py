@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from scipy.spatial import distance
 
-from tfgan.metrics import modes
-from tfgan.metrics import prd
+from tfgan.metrics import modes, prd
 
 
 def _mixture(rng, n, centers, std):

@@ -12,8 +12,7 @@ References:
 """
 
 import numpy as np
-from scipy import special
-from scipy import stats
+from scipy import special, stats
 
 from tfgan.metrics import _checks
 
