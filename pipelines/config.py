@@ -68,7 +68,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     sample_every: int = 500
     num_samples: int = 64
-    mixed_precision: str = "none"            # none | mixed_bfloat16 | mixed_float16
+    mixed_precision: str = "none"            # none | auto | mixed_bfloat16 | mixed_float16
     strategy: str = "default"                # default | mirrored | multi_worker
     num_logical_cpus: int = 0
 

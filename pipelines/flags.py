@@ -21,7 +21,7 @@ _ENUMS = {
     "conditioning": ("concat", "projection"),
     "loss": ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares"),
     "optimizer": ("adam", "rmsprop", "sgd"),
-    "mixed_precision": ("none", "mixed_bfloat16", "mixed_float16"),
+    "mixed_precision": ("none", "auto", "mixed_bfloat16", "mixed_float16"),
     "strategy": ("default", "mirrored", "multi_worker"),
 }
 
@@ -88,7 +88,8 @@ _HELP = {
     "keep_checkpoints": "Checkpoints kept.",
     "sample_every": "Steps between sample grids (PNG and TensorBoard).",
     "num_samples": "Samples in each grid.",
-    "mixed_precision": "Keras mixed-precision policy: none, mixed_bfloat16 (fast on AMX CPUs) or mixed_float16.",
+    "mixed_precision": "Keras mixed-precision policy: none (float32), auto (mixed_bfloat16 on a CPU with native bf16 "
+                       "(AVX512-BF16/AMX) and no GPU, else float32), mixed_bfloat16 or mixed_float16.",
     "strategy": "tf.distribute strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG).",
     "num_logical_cpus": "Split the CPU into this many logical devices (try a mirrored strategy without GPUs).",
     "eval_every": "Steps between evaluations during training (0: none).",

@@ -146,8 +146,11 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
     return gan
 
 
-def set_precision(policy: str) -> None:
-    keras.mixed_precision.set_global_policy("float32" if policy == "none" else policy)
+def set_precision(policy: str) -> str:
+    """Sets the global Keras dtype policy for a --mixed_precision value and returns the policy's name."""
+    resolved = distribute.resolve_precision(policy)
+    keras.mixed_precision.set_global_policy(resolved)
+    return resolved
 
 
 # --- train -------------------------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
             with tf.io.gfile.GFile(os.path.join(t.run_dir, FLAGS_FILE), "w") as f:
                 f.write(flags_text)
 
-    set_precision(t.mixed_precision)
+    precision = set_precision(t.mixed_precision)
     with strategy.scope():
         gan = build_gan(config, spec, replicas)
     dataset = make_dataset(ingested.source, t.batch_size, critic_steps=config.gan.critic_steps,
@@ -229,7 +232,7 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     params = gan.generator.count_params(), gan.discriminator.count_params()
     print(f"training {config.model.architecture} GAN on {spec.name} {spec.shape}: generator {params[0]:,} "
           f"parameters, discriminator {params[1]:,}; {replicas} replica(s), batch {t.batch_size}, "
-          f"{t.steps} steps", file=out, flush=True)
+          f"{t.steps} steps, {precision}", file=out, flush=True)
     start = time.perf_counter()
     metrics = trainer.fit(dataset)
     trained = Trained(t.run_dir, trainer.step, trainer.manager.latest_checkpoint, sampler.last_path, metrics,
@@ -307,7 +310,9 @@ def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -
     latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
     if not latest:
         raise FileNotFoundError(f"no checkpoint in {os.path.join(run_dir, 'checkpoints')}: nothing to export")
-    set_precision(config.train.mixed_precision)
+    # Variables are float32 under every policy: the export computes in float32, whatever the training used,
+    # so it serves on any machine.
+    set_precision("none")
     num_classes = spec.num_classes if config.data.conditional else 0
     generator, _ = build_networks(config.model, spec, num_classes, sync_batch_norm=False)
     step = tf.Variable(0, dtype=tf.int64)

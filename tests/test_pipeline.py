@@ -44,7 +44,7 @@ def test_at_least_the_documented_configs_ship():
 @pytest.mark.parametrize("args, message", [
     (["--loss=minmax"], r"flag --loss=minmax: value should be one of <minimax\|non_saturating"),
     (["--batch_size=0"], r"flag --batch_size=0: 0 is not a positive integer"),
-    (["--mixed_precision=fp8"], r"flag --mixed_precision=fp8: value should be one of <none\|mixed_bfloat16"),
+    (["--mixed_precision=fp8"], r"flag --mixed_precision=fp8: value should be one of <none\|auto\|mixed_bfloat16"),
     (["--d_learning_rate=-1"], r"flag --d_learning_rate=-1"),
     (["--critic_steps=0"], r"flag --critic_steps=0"),
 ])
@@ -88,7 +88,8 @@ def test_bad_flag_fails_before_any_work(tmp_path):
 def test_interrupt_resume_export_reload(tmp_path):
     run_dir = str(tmp_path / "run")
     steps = "--steps=600"
-    proc = _train(run_dir, steps)
+    # auto: bfloat16 training where the CPU has it; the export must compute in float32 either way.
+    proc = _train(run_dir, steps, "--mixed_precision=auto")
     deadline = time.time() + 240
     while not glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.index")):
         assert proc.poll() is None, proc.communicate()[0]
@@ -101,7 +102,7 @@ def test_interrupt_resume_export_reload(tmp_path):
     stopped_at = int(out.split("interrupted at step ")[1].split(";")[0])
     assert 0 < stopped_at < 600
 
-    proc = _train(run_dir, steps)
+    proc = _train(run_dir, steps, "--mixed_precision=auto")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
     assert f"at step {stopped_at}" in out and "resumed from" in out
@@ -139,6 +140,8 @@ assert img.min() >= 0.0 and img.max() <= 1.0 and img.std() > 0.01
 np.testing.assert_allclose(img, again["images"].numpy())
 np.testing.assert_allclose(img, direct.numpy(), atol=1e-5)
 assert tf.io.decode_png(png[0]).shape == (28, 28, 1)
+assert img.dtype == np.float32
+assert "DT_BFLOAT16" not in str(m.signatures["generate_from_latents"].graph.as_graph_def())
 print("RELOAD OK")
 """
     reload = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=120)
@@ -153,6 +156,6 @@ print("RELOAD OK")
         assert text in cli.stdout
 
     # Reusing the run directory with another architecture is refused before any work.
-    proc = _train(run_dir, steps, "--g_base_filters=16")
+    proc = _train(run_dir, steps, "--mixed_precision=auto", "--g_base_filters=16")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "holds a run with different --g_base_filters" in out

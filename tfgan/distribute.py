@@ -52,6 +52,42 @@ def replica_slice(global_tensor: tf.Tensor, per_replica_batch) -> tf.Tensor:
     return global_tensor[start:start + per_replica_batch]
 
 
+PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
+
+
+def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16), so oneDNN runs bf16 fast.
+
+    Without these instructions bfloat16 is emulated and slower than float32. False where `cpuinfo` cannot
+    be read (not Linux).
+    """
+    try:
+        with open(cpuinfo) as f:
+            flags = {word for line in f if line.startswith("flags") for word in line.split(":", 1)[1].split()}
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_precision(policy: str) -> str:
+    """The Keras dtype policy for a precision setting.
+
+    Args:
+      policy: "none" (float32), "mixed_bfloat16", "mixed_float16", or "auto": mixed_bfloat16 when training
+        runs on a CPU with native bfloat16 and no GPU is visible, else float32. Variables stay float32 in
+        every mixed policy; losses, penalties and metrics are computed in float32.
+
+    Raises:
+      ValueError: unknown policy.
+    """
+    if policy not in PRECISION_POLICIES:
+        raise ValueError(f"precision policy must be one of {', '.join(PRECISION_POLICIES)}; got {policy!r}")
+    if policy == "auto":
+        native = not tf.config.list_physical_devices("GPU") and cpu_has_native_bf16()
+        return "mixed_bfloat16" if native else "float32"
+    return "float32" if policy == "none" else policy
+
+
 STRATEGY_NAMES = ("default", "mirrored", "multi_worker")
 
 
