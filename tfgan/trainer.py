@@ -135,8 +135,13 @@ class Trainer:
     def _make_train_fn(self):
         return make_train_function(self.gan, self.strategy, self.writer if self.chief else None)
 
-    def fit(self, dataset: tf.data.Dataset) -> dict:
+    def fit(self, dataset: tf.data.Dataset | Callable[[int], tf.data.Dataset]) -> dict:
         """Trains from the restored step to `total_steps`; returns the last logged metrics.
+
+        Args:
+          dataset: batches for `GAN.train_step`, or a function of the step training continues from that
+            returns them (`functools.partial(tfgan.data.make_dataset, ...)` with its `start_step`): a resumed
+            run then sees the batches an uninterrupted run would.
 
         Raises:
           NonFiniteLossError: a loss became NaN/Inf. The checkpoint directory keeps the last good state.
@@ -147,6 +152,8 @@ class Trainer:
             return {}
         if start:
             self._print(f"resumed from {self.manager.latest_checkpoint} at step {start}")
+        if callable(dataset):
+            dataset = dataset(start)
         iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
         self._train_fn = self._train_fn or self._make_train_fn()
         logs, step = {}, start
