@@ -8,7 +8,6 @@ training job that was interrupted, resumed or run elsewhere.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import sys
@@ -215,9 +214,11 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     with strategy.scope():
         gan = build_gan(config, spec, replicas)
     # Built once the trainer knows the step it resumes from: a resumed run continues the data stream.
-    dataset = functools.partial(make_dataset, ingested.source, t.batch_size, critic_steps=config.gan.critic_steps,
-                                output_range=output_range(config.model), shuffle_buffer=config.data.shuffle_buffer,
-                                seed=t.seed, cache=_fits_in_memory(spec))
+    def dataset(start_step: int) -> tf.data.Dataset:
+        return make_dataset(ingested.source, t.batch_size, critic_steps=config.gan.critic_steps,
+                            output_range=output_range(config.model), shuffle_buffer=config.data.shuffle_buffer,
+                            seed=t.seed, cache=_fits_in_memory(spec), start_step=start_step)
+
     trainer = Trainer(gan, strategy, t.run_dir, t.steps, log_every=t.log_every,
                       checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints, out=out)
     sampler = SampleWriter(gan, spec.kind, output_range(config.model), os.path.join(t.run_dir, "samples"),

@@ -159,3 +159,38 @@ print("RELOAD OK")
     proc = _train(run_dir, steps, "--mixed_precision=auto", "--g_base_filters=16")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "holds a run with different --g_base_filters" in out
+
+
+def test_resumed_pipeline_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):
+    """MLP with dropout on the shuffled digits: network weights, optimizer state, the noise stream, dropout
+    masks and the data stream all continue across a stop at step 190 (inside the second epoch of 187 steps)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipelines import stages
+    from pipelines.config import DataConfig, ExportConfig, ModelConfig, PipelineConfig, TrainConfig
+
+    def config(run_dir, steps):
+        return PipelineConfig(
+            data=DataConfig("digits", shuffle_buffer=2000),
+            model=ModelConfig(architecture="mlp", latent_dim=8, g_hidden=(16,), d_hidden=(16,), d_dropout=0.3),
+            train=TrainConfig(run_dir=str(tmp_path / run_dir), steps=steps, batch_size=32, log_every=100,
+                              checkpoint_every=1000, sample_every=1000, num_samples=4),
+            export=ExportConfig(export=False))
+
+    ingested = stages.ingest(config("a", 200).data)
+    stages.train(config("a", 200), ingested)
+    stages.train(config("b", 190), ingested)
+    resumed = stages.train(config("b", 200), ingested)
+    assert resumed.step == 200
+
+    def variables(run):
+        reader = tf.train.load_checkpoint(str(tmp_path / run / "checkpoints"))
+        return {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+                if n.endswith("VARIABLE_VALUE") and not n.startswith("save_counter")}
+
+    want, got = variables("a"), variables("b")
+    assert want.keys() == got.keys() and len(want) > 30
+    assert any(n.startswith("random_states/") for n in want)  # the dropout layer's seed state
+    for name in want:
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)

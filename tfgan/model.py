@@ -247,12 +247,20 @@ class GAN(keras.Model):
     def checkpoint_items(self) -> dict:
         """What a tf.train.Checkpoint must hold to resume this model exactly."""
         items = {"generator": self.generator, "discriminator": self.discriminator,
-                 "step_counter": self.step_counter}
+                 "step_counter": self.step_counter,
+                 # Seed states of stateful random layers (dropout): masks continue across a resume.
+                 "random_states": _seed_states(self.generator) + _seed_states(self.discriminator)}
         if self.ema_generator is not None:
             items["ema_generator"] = self.ema_generator
         if getattr(self, "d_optimizer", None) is not None:
             items.update(d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer)
         return items
+
+
+def _seed_states(model: keras.Model) -> list:
+    """The `keras.random.SeedGenerator` state variables of `model`: in `variables` but not in `weights`."""
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
 
 
 class UnrolledGAN(GAN):

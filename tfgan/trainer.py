@@ -140,7 +140,7 @@ class Trainer:
 
         Args:
           dataset: batches for `GAN.train_step`, or a function of the step training continues from that
-            returns them (`functools.partial(tfgan.data.make_dataset, ...)` with its `start_step`): a resumed
+            returns them (e.g. `tfgan.data.make_dataset(..., start_step=step)`): a resumed
             run then sees the batches an uninterrupted run would.
 
         Raises:
