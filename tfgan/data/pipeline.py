@@ -46,7 +46,6 @@ def make_dataset(source: Source, batch_size: int, *, critic_steps: int = 1, spli
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if start_step < 0:
         raise ValueError(f"start_step must be >= 0, got {start_step}")
-    skip = bool(start_step and repeat and cache)
     if start_step and repeat and not cache:
         seed = int(np.random.SeedSequence([seed, start_step]).generate_state(1)[0] >> 1)
     ds = source.dataset(split, seed)
@@ -59,7 +58,7 @@ def make_dataset(source: Source, batch_size: int, *, critic_steps: int = 1, spli
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if skip:
-        ds = ds.skip(start_step * batch_size * critic_steps)
+        if cache and start_step:
+            ds = ds.skip(start_step * batch_size * critic_steps)
     ds = ds.batch(batch_size * critic_steps, drop_remainder=True, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
