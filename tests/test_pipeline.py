@@ -77,6 +77,20 @@ def _train(run_dir, *extra, **kwargs):
                             **kwargs)
 
 
+def test_flag_choices_are_the_library_choices():
+    """Flags are validated before TensorFlow is imported, so `pipelines.flags` keeps its own copies of the
+    library's choice lists: each copy must equal the list the library checks against."""
+    from tfgan import distribute, losses
+    from tfgan import random as tfgan_random
+
+    fv = flags.FlagValues()
+    pipeline_flags.define_flags(fv)
+    library = {"mixed_precision": distribute.PRECISION_POLICIES, "strategy": distribute.STRATEGY_NAMES,
+               "prior": tfgan_random.PRIORS, "loss": losses.LOSS_NAMES}
+    for name, choices in library.items():
+        assert tuple(fv[name].parser.enum_values) == tuple(choices), name
+
+
 def test_bad_flag_fails_before_any_work(tmp_path):
     proc = _train(str(tmp_path / "run"), "--dataset=ring8")
     out, _ = proc.communicate(timeout=120)
