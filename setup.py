@@ -28,12 +28,14 @@ setup(
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
-        "test": ["pytest>=8"],
+        "tflite": ["ai-edge-litert>=2.1"],
+        "test": ["pytest>=8", "ai-edge-litert>=2.1"],
     },
     entry_points={
         "console_scripts": [
             "tfgan-train=tfgan.train:run",
             "tfgan-evaluate=tfgan.evaluate:run",
+            "tfgan-sample=tfgan.sample:run",
         ],
     },
 )

@@ -87,6 +87,9 @@ class EvalConfig:
 class ExportConfig:
     export: bool = True
     export_dir: str = ""                     # "": <run_dir>/export
+    serving_max_samples: int = 1024          # the most samples one serving request may ask for
+    export_tflite: bool = False
+    tflite_quantize: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

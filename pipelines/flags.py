@@ -36,7 +36,7 @@ _BOUNDS = {
     "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
-    "num_samples": (1, 100_000), "num_logical_cpus": (0, 64),
+    "num_samples": (1, 100_000), "num_logical_cpus": (0, 64), "serving_max_samples": (1, 2**31 - 1),
 }
 
 _HELP = {
@@ -101,6 +101,10 @@ _HELP = {
     "inception_weights": "Local InceptionV3 weights file (keras.applications format) for --feature_extractor=inception.",
     "export": "Export the generator as a SavedModel when training ends.",
     "export_dir": "SavedModel base directory (default: <run_dir>/export); versions are training steps.",
+    "serving_max_samples": "The most samples one request to the exported SavedModel may ask for (num_samples, "
+                           "labels or latents rows); larger requests get an InvalidArgument error.",
+    "export_tflite": "Also convert the generator to TFLite: <export_dir>/<version>.tflite (latents -> samples).",
+    "tflite_quantize": "With --export_tflite: dynamic-range quantisation (int8 weights), about 4x smaller.",
 }
 
 _INT_LISTS = ("g_hidden", "d_hidden")

@@ -23,10 +23,18 @@ from pipelines.config import (
     ModelConfig,
     PipelineConfig,
 )
-from tfgan import distribute, evaluation, networks, visualize
+from tfgan import distribute, evaluation, fileio, networks, visualize
 from tfgan.data import DataSpec, Source, get_source, make_dataset
 from tfgan.data.toy import get_toy
-from tfgan.export import ExportSpec, export_generator
+from tfgan.export import (
+    ExportExistsError,
+    ExportSpec,
+    export_generator,
+    export_tflite,
+    is_complete_export,
+    latest_export,
+    version_path,
+)
 from tfgan.losses import get_loss_pair
 from tfgan.model import GAN, UnrolledGAN
 from tfgan.penalties import get_penalty
@@ -72,10 +80,12 @@ class Evaluated:
 
 @dataclasses.dataclass(frozen=True)
 class Exported:
-    """Output of `export`: the SavedModel version directory."""
+    """Output of `export`: the SavedModel version directory (and TFLite file)."""
 
     path: str
     version: int
+    tflite: str | None = None
+    reused: bool = False                     # the version existed already and was left as it was
 
 
 # --- ingest ------------------------------------------------------------------------------------------------
@@ -238,8 +248,11 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
           f"{t.steps} steps, {precision}", file=out, flush=True)
     start = time.perf_counter()
     metrics = trainer.fit(dataset)
-    trained = Trained(t.run_dir, trainer.step, trainer.manager.latest_checkpoint, sampler.last_path, metrics,
-                      time.perf_counter() - start, chief)
+    grid = sampler.path(trainer.step)
+    if trainer.chief and not tf.io.gfile.exists(grid):  # a run stopped between its last checkpoint and its
+        sampler(trainer.step)                            # final hooks: draw the final grid now
+    trained = Trained(t.run_dir, trainer.step, trainer.manager.latest_checkpoint,
+                      grid if tf.io.gfile.exists(grid) else None, metrics, time.perf_counter() - start, chief)
     return trained
 
 
@@ -304,41 +317,77 @@ def _fits_in_memory(spec: DataSpec, limit_bytes: int = 2 << 30) -> bool:
 # --- export ------------------------------------------------------------------------------------------------
 
 def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -> Exported:
-    """Restores the generator from the run's latest checkpoint and writes a SavedModel version.
+    """Restores the generator from the run's latest checkpoint and writes a SavedModel version (and TFLite).
+
+    A version that exists already is left untouched (exports are immutable: a server may be serving it);
+    a version missing its TFLite file gets one beside it.
 
     Raises:
       FileNotFoundError: the run directory has no checkpoint.
+      ValueError: the checkpoint does not hold every variable of the generator the config describes.
+      tfgan.export.ExportExistsError: the version directory exists but is not a complete export.
     """
     run_dir = run_dir or config.train.run_dir
     latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
     if not latest:
         raise FileNotFoundError(f"no checkpoint in {os.path.join(run_dir, 'checkpoints')}: nothing to export")
-    # Variables are float32 under every policy: the export computes in float32, whatever the training used,
-    # so it serves on any machine.
-    set_precision("none")
-    num_classes = spec.num_classes if config.data.conditional else 0
-    generator, _ = build_networks(config.model, spec, num_classes, sync_batch_norm=False)
-    step = tf.Variable(0, dtype=tf.int64)
-    # The EMA generator, when there is one, is what samples and exports use.
-    key = "ema_generator" if config.gan.ema_decay else "generator"
-    tf.train.Checkpoint(**{key: generator, "step_counter": step}).restore(latest).expect_partial()
     export_dir = config.export.export_dir or os.path.join(run_dir, "export")
-    spec_out = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model), num_classes,
-                          spec.kind)
-    version = int(step.numpy())
-    return Exported(export_generator(generator, spec_out, export_dir, version), version)
+    version = checkpoint_step(latest)
+    path = version_path(export_dir, version)
+    tflite = tflite_path(export_dir, version, config.export.tflite_quantize) if config.export.export_tflite else None
+    if is_complete_export(path) and (tflite is None or tf.io.gfile.exists(tflite)):
+        return Exported(path, version, tflite, reused=True)
+    if tf.io.gfile.exists(path) and not is_complete_export(path):
+        raise ExportExistsError(f"{path} exists but is not a complete tfgan export; move it away and run again")
+    generator = restore_generator(config, spec, latest)
+    spec_out = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model),
+                          generator_classes(config, spec), spec.kind, config.export.serving_max_samples)
+    reused = tf.io.gfile.exists(path)
+    if not reused:
+        export_generator(generator, spec_out, export_dir, version)
+    if tflite and not tf.io.gfile.exists(tflite):
+        export_tflite(generator, spec_out, tflite, quantize=config.export.tflite_quantize)
+    return Exported(path, version, tflite, reused)
+
+
+def checkpoint_step(checkpoint: str) -> int:
+    """The training step a checkpoint holds (its step counter)."""
+    return int(tf.train.load_variable(checkpoint, "step_counter/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def generator_classes(config: PipelineConfig, spec: DataSpec) -> int:
+    return spec.num_classes if config.data.conditional else 0
+
+
+def restore_generator(config: PipelineConfig, spec: DataSpec, checkpoint: str) -> keras.Model:
+    """The sampling generator (the EMA copy when there is one) in float32, restored from `checkpoint`.
+
+    Variables are float32 under every precision policy, so the export computes in float32 whatever the
+    training used and serves on any machine.
+
+    Raises:
+      ValueError: some generator variable is not in the checkpoint (a config that does not match the run).
+    """
+    set_precision("none")
+    generator, _ = build_networks(config.model, spec, generator_classes(config, spec), sync_batch_norm=False)
+    key = "ema_generator" if config.gan.ema_decay else "generator"
+    status = tf.train.Checkpoint(**{key: generator}).restore(checkpoint).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ValueError(f"{checkpoint} does not hold every variable of the {key} that the run's config "
+                         f"describes ({str(e).splitlines()[0][:200]}); was the run trained with other model "
+                         f"flags?") from None
+    return generator
+
+
+def tflite_path(export_dir: str, version: int, quantize: bool = False) -> str:
+    """`<export_dir>/<version>.tflite` (`.dynamic_range.tflite` quantised): beside the version, which TF
+    Serving ignores (it loads integer directory names only)."""
+    return os.path.join(export_dir, f"{int(version)}{'.dynamic_range' if quantize else ''}.tflite")
 
 
 # --- evaluate ----------------------------------------------------------------------------------------------
-
-def latest_export(export_dir: str) -> str:
-    """The highest integer version directory under `export_dir`."""
-    versions = [int(v) for v in tf.io.gfile.listdir(export_dir) if v.strip("/").isdigit()] \
-        if tf.io.gfile.isdir(export_dir) else []
-    if not versions:
-        raise FileNotFoundError(f"no SavedModel version under {export_dir}")
-    return os.path.join(export_dir, str(max(versions)))
-
 
 def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metrics=None, num_samples: int = 10_000,
              extractor=None, out_dir: str | None = None, seed: int = 0, out=None) -> Evaluated:
@@ -413,26 +462,47 @@ def load_run_config(run_dir: str) -> PipelineConfig:
 # --- the whole pipeline ------------------------------------------------------------------------------------
 
 def run(config: PipelineConfig, flags_text: str = "", out=None) -> dict:
-    """ingest -> train -> export; prints and returns where everything is."""
+    """ingest -> train -> export; prints and returns where everything is.
+
+    Re-running a finished run changes nothing that exists: the export version and `result.json` stay as
+    they are (byte for byte); what a kill before the end left missing (the final sample grid, the export,
+    the TFLite file, result.json) is produced.
+    """
     out = out or sys.stdout
     ingested = ingest(config.data)
     trained = train(config, ingested, flags_text=flags_text, out=out)
     if not trained.chief:
         return {"run_dir": trained.run_dir, "step": trained.step, "chief": False}
-    result = {"run_dir": trained.run_dir, "step": trained.step, "checkpoint": trained.checkpoint,
-              "sample_grid": trained.sample_grid, "metrics": trained.metrics,
-              "train_seconds": round(trained.wall_seconds, 1),
-              "tensorboard": f"tensorboard --logdir {os.path.join(trained.run_dir, 'tensorboard')}"}
+    path = os.path.join(trained.run_dir, RESULT_FILE)
+    previous = {}
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
+            previous = json.load(f)
+    result = dict(previous, run_dir=trained.run_dir, step=trained.step, checkpoint=trained.checkpoint,
+                  sample_grid=trained.sample_grid,
+                  tensorboard=f"tensorboard --logdir {os.path.join(trained.run_dir, 'tensorboard')}")
+    if trained.metrics or "metrics" not in previous:  # a re-run that trained nothing keeps the run's figures
+        result.update(metrics=trained.metrics, train_seconds=round(trained.wall_seconds, 1))
+    if result != previous:  # recorded before the export, so that a kill during the export keeps the figures
+        fileio.write_json_atomic(path, result)
+        previous = dict(result)
     if config.export.export:
         exported = export(config, ingested.spec)
         result["saved_model"] = exported.path
-    with tf.io.gfile.GFile(os.path.join(trained.run_dir, RESULT_FILE), "w") as f:
-        json.dump(result, f, indent=2)
+        if exported.tflite:
+            result["tflite"] = exported.tflite
+    if result != previous:
+        fileio.write_json_atomic(path, result)
     print(f"\ndone: step {trained.step} in {trained.wall_seconds:.0f}s", file=out)
     print(f"  run directory: {trained.run_dir}", file=out)
     print(f"  sample grid:   {trained.sample_grid}", file=out)
     print(f"  TensorBoard:   {result['tensorboard']}", file=out)
     if "saved_model" in result:
         print(f"  SavedModel:    {result['saved_model']}  "
-              f"(saved_model_cli show --dir {result['saved_model']} --all)", file=out, flush=True)
+              f"(saved_model_cli show --dir {result['saved_model']} --all)", file=out)
+        print(f"  samples:       python -m tfgan.sample --saved_model={result['saved_model']} --out=samples.png",
+              file=out)
+    if result.get("tflite"):
+        print(f"  TFLite:        {result['tflite']}", file=out)
+    out.flush()
     return result

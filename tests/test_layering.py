@@ -6,7 +6,7 @@ import os
 
 from conftest import REPO
 
-ENTRY_POINTS = {"train.py", "evaluate.py", "train_classifier.py"}
+ENTRY_POINTS = {"train.py", "evaluate.py", "train_classifier.py", "sample.py"}
 
 
 def _imports_absl_flags(path):

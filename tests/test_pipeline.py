@@ -139,27 +139,16 @@ def test_interrupt_resume_export_reload(tmp_path):
     per_step = [e.step for e in acc.Tensors("step/d_fake")]
     assert len(per_step) >= 600 - stopped_at and max(per_step) == 600  # every step of the resumed part
 
-    # A fresh process loads the SavedModel with plain TensorFlow and generates images.
+    # A fresh process loads the SavedModel the way model servers do and sends requests to every signature.
     script = f"""
-import numpy as np, tensorflow as tf
-m = tf.saved_model.load({saved_model!r})
-out = m.signatures["serving_default"](num_samples=tf.constant(5), seed=tf.constant(7, tf.int64))
-again = m.signatures["serving_default"](num_samples=tf.constant(5), seed=tf.constant(7, tf.int64))
-z = out["latents"]
-direct = m.signatures["generate_from_latents"](latents=z)["images"]
-png = m.signatures["generate_png"](num_samples=tf.constant(2), seed=tf.constant(1, tf.int64))["png_bytes"]
-img = out["images"].numpy()
-assert img.shape == (5, 28, 28, 1), img.shape
-assert img.min() >= 0.0 and img.max() <= 1.0 and img.std() > 0.01
-np.testing.assert_allclose(img, again["images"].numpy())
-np.testing.assert_allclose(img, direct.numpy(), atol=1e-5)
-assert tf.io.decode_png(png[0]).shape == (28, 28, 1)
-assert img.dtype == np.float32
-assert "DT_BFLOAT16" not in str(m.signatures["generate_from_latents"].graph.as_graph_def())
-print("RELOAD OK")
+from tfgan import serving
+report = serving.validate_export({saved_model!r}, (28, 28, 1))
+assert report.ok, report.problems
+print("SERVES OK", sorted(report.request_seconds))
 """
     reload = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True, text=True, timeout=120)
-    assert "RELOAD OK" in reload.stdout, reload.stderr[-3000:]
+    assert "SERVES OK ['generate_from_latents', 'generate_png', 'serving_default']" in reload.stdout, \
+        reload.stderr[-3000:]
 
     cli = subprocess.run(["saved_model_cli", "show", "--dir", saved_model, "--all"], env=ENV, capture_output=True,
                          text=True, timeout=120)
@@ -173,6 +162,42 @@ print("RELOAD OK")
     proc = _train(run_dir, steps, "--mixed_precision=auto", "--g_base_filters=16")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 2 and "holds a run with different --g_base_filters" in out
+
+
+def _fingerprint(path):
+    st = os.stat(path)
+    return st.st_ino, st.st_mtime_ns
+
+
+def test_rerunning_a_finished_run_changes_nothing_and_completes_what_a_kill_left_out(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ("--steps=8", "--export_tflite")
+    out, _ = _train(str(run_dir), *args).communicate(timeout=300)
+    assert "SavedModel:" in out, out
+    version, result = run_dir / "export" / "8", run_dir / "result.json"
+    grid, tflite = run_dir / "samples" / "step_0000008.png", run_dir / "export" / "8.tflite"
+    before = {p: _fingerprint(p) for p in (version, version / "saved_model.pb", result, grid, tflite)}
+    text = result.read_text()
+    assert json.loads(text)["metrics"]["d_loss"] > 0
+
+    proc = _train(str(run_dir), *args)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "already at step 8 of 8" in out, out
+    assert {p: _fingerprint(p) for p in before} == before  # not deleted, not rewritten
+    assert result.read_text() == text
+
+    # What a kill after the last checkpoint but before the final hooks leaves: no grid, no export, no record.
+    import shutil
+    grid.unlink()
+    tflite.unlink()
+    shutil.rmtree(version)
+    result.unlink()
+    proc = _train(str(run_dir), *args)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert grid.exists() and tflite.exists() and (version / "saved_model.pb").exists()
+    record = json.loads(result.read_text())
+    assert record["saved_model"] == str(version) and record["step"] == 8 and record["sample_grid"] == str(grid)
 
 
 def test_resumed_pipeline_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path):

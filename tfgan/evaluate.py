@@ -35,6 +35,7 @@ def main(argv):
 
     from pipelines import stages
     from tfgan import evaluation
+    from tfgan.export import latest_export
     try:
         config = stages.load_run_config(FLAGS.run_dir)
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=FLAGS.run_dir))
@@ -50,7 +51,7 @@ def main(argv):
         if kind == "image" and FLAGS.feature_extractor == "inception" and not FLAGS.inception_weights:
             raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights "
                              "file; weights are not downloaded)")
-        saved_model = FLAGS.saved_model or stages.latest_export(
+        saved_model = FLAGS.saved_model or latest_export(
             config.export.export_dir or os.path.join(FLAGS.run_dir, "export"))
         extractor = stages.load_extractor(kind, FLAGS.feature_extractor, FLAGS.inception_weights)
         stages.evaluate(config, ingested, saved_model, metrics, FLAGS.num_samples, extractor,

@@ -9,6 +9,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfgan import fileio
+
 
 def to_unit_range(samples, output_range) -> np.ndarray:
     """Maps generator outputs from `output_range` (e.g. (-1, 1)) to [0, 1], clipped."""
@@ -47,7 +49,8 @@ def encode_png(image: np.ndarray) -> bytes:
 
 
 def write_png(path: str, image: np.ndarray) -> None:
-    tf.io.write_file(path, encode_png(image))
+    """Writes a uint8 [H, W, C] image as PNG (atomically: a reader never sees half a file)."""
+    fileio.write_atomic(path, encode_png(image))
 
 
 def scatter_png(samples, data=None, title: str = "", limits: float | None = None) -> bytes:
@@ -78,6 +81,33 @@ def scatter_png(samples, data=None, title: str = "", limits: float | None = None
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
+
+
+def paths_png(paths, title: str = "") -> bytes:
+    """A PNG of latent-interpolation paths through sample space: [rows, steps, D] with D = 1 or 2.
+
+    2-D: each row is a line through its samples, from a circle (start) to a cross (end). 1-D: each row's
+    value against the interpolation step.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = np.asarray(paths, np.float32)
+    fig, ax = plt.subplots(figsize=(5, 5) if paths.shape[-1] == 2 else (6, 3.5), dpi=100)
+    for row in paths:
+        if paths.shape[-1] == 2:
+            line, = ax.plot(row[:, 0], row[:, 1], lw=1, alpha=0.8)
+            ax.plot(row[0, 0], row[0, 1], "o", color=line.get_color(), ms=3)
+            ax.plot(row[-1, 0], row[-1, 1], "x", color=line.get_color(), ms=4)
+        else:
+            ax.plot(np.arange(len(row)), row[:, 0], lw=1, alpha=0.8)
+    if paths.shape[-1] == 2:
+        ax.set_aspect("equal")
+    else:
+        ax.set_xlabel("interpolation step")
+    ax.set_title(title)
+    return _png(fig)
 
 
 def decode_png(png: bytes) -> np.ndarray:
@@ -120,6 +150,10 @@ class SampleWriter:
     def samples(self) -> np.ndarray:
         return self.gan.generate(self.latents, self.labels, training=False).numpy()
 
+    def path(self, step: int) -> str:
+        """Where the grid of `step` goes."""
+        return os.path.join(self.out_dir, f"step_{step:07d}.png")
+
     def __call__(self, step: int) -> str:
         samples = self.samples()
         if self.kind == "image":
@@ -129,8 +163,8 @@ class SampleWriter:
             png = scatter_png(samples, self.data, title=f"step {step}",
                               limits=None if samples.shape[-1] != 2 else 1.25 * float(np.abs(self.data).max()))
             picture = decode_png(png)
-        path = os.path.join(self.out_dir, f"step_{step:07d}.png")
-        tf.io.write_file(path, png)
+        path = self.path(step)
+        fileio.write_atomic(path, png)
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("samples", picture[None], step=step)
@@ -222,7 +256,7 @@ class Figure1D:
     def __call__(self, step: int) -> str:
         self.snapshots.append(self.snapshot(step))
         png = self.render()
-        tf.io.write_file(self.path, png)
+        fileio.write_atomic(self.path, png)
         if self.writer is not None:
             with self.writer.as_default(step=step):
                 tf.summary.image("figure1", decode_png(png)[None], step=step)
