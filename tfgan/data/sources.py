@@ -39,7 +39,9 @@ class DataSpec:
       kind: "image" or "points".
       shape: shape of one example's "x".
       num_classes: number of labels (0 if unlabelled).
-      num_examples: examples in the split, if known.
+      num_examples: examples in the "train" split, if known.
+      splits: the source's own splits, "train" first (e.g. ("train", "test")).
+      split_sizes: examples per split where known, as ((name, count), ...).
     """
 
     name: str
@@ -47,6 +49,12 @@ class DataSpec:
     shape: tuple
     num_classes: int
     num_examples: int | None = None
+    splits: tuple = ("train",)
+    split_sizes: tuple = ()
+
+    def size(self, split: str) -> int | None:
+        """Examples in `split`, or None where the source does not know (streams)."""
+        return dict(self.split_sizes).get(split)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +65,13 @@ class Source:
     dataset_fn: Callable[[str, int], tf.data.Dataset]
 
     def dataset(self, split: str = "train", seed: int = 0) -> tf.data.Dataset:
+        """Unbatched {"x", "label"} elements of `split` (one of `spec.splits`).
+
+        Raises:
+          ValueError: the source has no such split.
+        """
+        if split not in self.spec.splits:
+            raise ValueError(f"{self.spec.name} has no split {split!r}; its splits are {', '.join(self.spec.splits)}")
         return self.dataset_fn(split, seed)
 
 
@@ -70,45 +85,62 @@ def _resize(image, image_size, channels):
     return tf.clip_by_value(image, 0.0, 1.0)
 
 
-def _from_arrays(name, images: np.ndarray, labels: np.ndarray, num_classes, image_size, channels) -> Source:
+def _from_arrays(name, splits: dict, num_classes, image_size, channels) -> Source:
+    """A source over in-memory uint8 images: splits = {split: (images [N, H, W, C], labels [N])}."""
+    images = splits["train"][0]
     size = image_size or images.shape[1]
     chans = channels or images.shape[-1]
 
     def dataset_fn(split, seed):
         del seed
-        ds = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+        x, y = splits[split]
+        ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
         return ds.map(lambda x, y: {"x": _resize(tf.cast(x, tf.float32) / 255.0, size, chans), "label": y},
                       num_parallel_calls=tf.data.AUTOTUNE)
 
-    return Source(DataSpec(name, "image", (size, size, chans), num_classes, len(images)), dataset_fn)
+    sizes = tuple((k, len(v[0])) for k, v in splits.items())
+    return Source(DataSpec(name, "image", (size, size, chans), num_classes, len(images), tuple(splits), sizes),
+                  dataset_fn)
+
+
+def _embedded_arrays() -> dict:
+    with np.load(os.path.join(ASSETS, "digits.npz")) as f:
+        return {"train": (f["images"], f["labels"]), "test": (f["test_images"], f["test_labels"])}
 
 
 def embedded_digits(image_size: int = 0, channels: int = 0) -> Source:
-    """The 6,000 MNIST digits shipped in the package (600 per class, first in file order)."""
-    with np.load(os.path.join(ASSETS, "digits.npz")) as f:
-        images, labels = f["images"], f["labels"]
-    return _from_arrays("digits", images, labels, 10, image_size, channels)
+    """The MNIST digits shipped in the package: "train" 6,000 (600 per class, first in file order of the
+    MNIST training file), "test" 2,000 (200 per class, from the MNIST test file)."""
+    return _from_arrays("digits", _embedded_arrays(), 10, image_size, channels)
 
 
-def mnist_idx(data_dir: str, split: str = "train", image_size: int = 0, channels: int = 0) -> Source:
-    """MNIST-format IDX files from a local directory (the four original file names, .gz or not)."""
-    images, labels = idx.load_mnist_idx(data_dir, split)
-    return _from_arrays("mnist", images, labels, int(labels.max()) + 1, image_size, channels)
+def _idx_splits(data_dir: str) -> dict:
+    """{"train": arrays, "test": arrays where the test files are there too}."""
+    splits = {"train": idx.load_mnist_idx(data_dir, "train")}
+    try:
+        splits["test"] = idx.load_mnist_idx(data_dir, "test")
+    except FileNotFoundError:
+        pass
+    return splits
 
 
-def stacked_mnist(data_dir: str | None = None, split: str = "train") -> Source:
+def mnist_idx(data_dir: str, image_size: int = 0, channels: int = 0) -> Source:
+    """MNIST-format IDX files from a local directory (the four original file names, .gz or not): the
+    "train" split, and "test" where the t10k files are there too."""
+    splits = _idx_splits(data_dir)
+    return _from_arrays("mnist", splits, int(splits["train"][1].max()) + 1, image_size, channels)
+
+
+def stacked_mnist(data_dir: str | None = None) -> Source:
     """Stacked MNIST: each example stacks three independently drawn digits as channels; label 100a + 10b + c.
 
-    The stream is endless (a fresh triple each draw), so the spec has no example count.
+    Digits come from IDX files in `data_dir`, or from the embedded digits; each split stacks the digits of
+    the same split. The stream is endless (a fresh triple each draw), so the spec has no example count.
     """
-    if data_dir:
-        images, labels = idx.load_mnist_idx(data_dir, split)
-    else:
-        with np.load(os.path.join(ASSETS, "digits.npz")) as f:
-            images, labels = f["images"], f["labels"].astype(np.int64)
+    splits = _idx_splits(data_dir) if data_dir else _embedded_arrays()
 
-    def dataset_fn(split_, seed):
-        del split_
+    def dataset_fn(split, seed):
+        images, labels = splits[split]
         base = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32))).repeat()
         copies = [base.shuffle(len(images), seed=seed * 3 + i) for i in range(3)]
 
@@ -118,7 +150,7 @@ def stacked_mnist(data_dir: str | None = None, split: str = "train") -> Source:
 
         return tf.data.Dataset.zip(tuple(copies)).map(stack, num_parallel_calls=tf.data.AUTOTUNE)
 
-    return Source(DataSpec("stacked_mnist", "image", (28, 28, 3), 1000, None), dataset_fn)
+    return Source(DataSpec("stacked_mnist", "image", (28, 28, 3), 1000, None, tuple(splits)), dataset_fn)
 
 
 def list_image_files(directory: str) -> tuple[list[str], list[int], list[str]]:
@@ -144,24 +176,44 @@ def list_image_files(directory: str) -> tuple[list[str], list[int], list[str]]:
     return files, labels, classes
 
 
-def verify_images(files: list[str]) -> None:
-    """Checks every file decodes as an image; raises ValueError naming the first that does not."""
+def verify_images(files: list[str]) -> list[tuple[int, int]]:
+    """Checks every file decodes as an image; returns their (width, height).
+
+    Raises:
+      ValueError: naming the first file that is not a readable image.
+    """
     from PIL import Image, UnidentifiedImageError
+    sizes = []
     for path in files:
         try:
             with Image.open(path) as im:
+                sizes.append(im.size)
                 im.verify()
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
             raise ValueError(f"{path}: not a readable image ({e})") from e
+    return sizes
 
 
-def image_folder(directory: str, image_size: int, channels: int = 3, verify: bool = True) -> Source:
-    """A folder of image files, decoded, resized to image_size x image_size and scaled to [0, 1]."""
-    if not image_size:
-        raise ValueError("image_size must be set (> 0) for an image folder")
+def image_folder(directory: str, image_size: int = 0, channels: int = 3) -> Source:
+    """A folder of image files, decoded, resized to image_size x image_size and scaled to [0, 1].
+
+    Every file is checked to decode first. `image_size` 0 keeps the images' own size, which must then be
+    one square size shared by all of them.
+
+    Raises:
+      ValueError: an unreadable file, or image_size 0 with images of several or non-square sizes.
+    """
     files, labels, classes = list_image_files(directory)
-    if verify:
-        verify_images(files)
+    sizes = verify_images(files)
+    if not image_size:
+        counts = {}
+        for size in sizes:
+            counts[size] = counts.get(size, 0) + 1
+        if len(counts) > 1 or sizes[0][0] != sizes[0][1]:
+            common = ", ".join(f"{w}x{h} ({n} files)" for (w, h), n in sorted(counts.items(), key=lambda c: -c[1])[:3])
+            raise ValueError(f"image folder {directory!r} holds images of sizes {common}: set an image size to "
+                             f"resize them to (their own size is used only when all are one square size)")
+        image_size = sizes[0][0]
 
     def load(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
@@ -174,7 +226,8 @@ def image_folder(directory: str, image_size: int, channels: int = 3, verify: boo
         ds = tf.data.Dataset.from_tensor_slices((files, np.asarray(labels, np.int32)))
         return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
-    spec = DataSpec(f"folder:{directory}", "image", (image_size, image_size, channels), len(classes), len(files))
+    spec = DataSpec(f"folder:{directory}", "image", (image_size, image_size, channels), len(classes), len(files),
+                    ("train",), (("train", len(files)),))
     return Source(spec, dataset_fn)
 
 
@@ -188,8 +241,14 @@ def tfds_images(name: str, data_dir: str | None, download: bool = False, image_s
     import tensorflow_datasets as tfds
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-    except Exception as e:  # DatasetNotFoundError and friends: name the data set and the directory.
-        raise ValueError(f"tfds:{name}: unknown or unreadable TFDS data set ({e})") from e
+    except tfds.core.registered.DatasetNotFoundError:
+        import difflib
+        close = difflib.get_close_matches(name, tfds.list_builders(), n=5, cutoff=0.6)
+        hint = f"; closest names: {', '.join(close)}" if close else ""
+        raise ValueError(f"tfds:{name}: no TFDS data set of that name{hint}") from None
+    except Exception as e:  # a malformed name or an unreadable data_dir: one line naming it
+        raise ValueError(f"tfds:{name}: unknown or unreadable TFDS data set "
+                         f"({str(e).strip().splitlines()[0][:200]})") from None
     if download:
         builder.download_and_prepare()
     elif not builder.is_prepared():
@@ -214,9 +273,13 @@ def tfds_images(name: str, data_dir: str | None, download: bool = False, image_s
 
         return ds.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
-    splits = info.splits
-    count = splits["train"].num_examples if "train" in splits else None
-    return Source(DataSpec(f"tfds:{name}", "image", (size, size, chans), num_classes, count), dataset_fn)
+    if info.splits and "train" not in info.splits:
+        raise ValueError(f"tfds:{name} has no 'train' split (splits: {', '.join(info.splits)})")
+    names = ("train",) + tuple(sorted(k for k in info.splits if k != "train"))
+    sizes = tuple((k, info.splits[k].num_examples) for k in names if k in info.splits)
+    count = dict(sizes).get("train")
+    return Source(DataSpec(f"tfds:{name}", "image", (size, size, chans), num_classes, count, names, sizes),
+                  dataset_fn)
 
 
 def toy_source(name: str, num_points: int = TOY_POINTS) -> Source:
@@ -227,12 +290,13 @@ def toy_source(name: str, num_points: int = TOY_POINTS) -> Source:
         points, labels = mixture.sample(num_points, seed=seed + (0 if split == "train" else 1_000_003))
         return tf.data.Dataset.from_tensor_slices({"x": points, "label": labels})
 
-    spec = DataSpec(name, "points", (mixture.dim,), len(mixture.centers), num_points)
+    spec = DataSpec(name, "points", (mixture.dim,), len(mixture.centers), num_points, ("train", "test"),
+                    (("train", num_points), ("test", num_points)))
     return Source(spec, dataset_fn)
 
 
 def get_source(name: str, data_dir: str | None = None, image_size: int = 0, channels: int = 0,
-               download: bool = False, split: str = "train") -> Source:
+               download: bool = False) -> Source:
     """Builds the source registered under `name` (see the module docstring for names).
 
     Raises:
@@ -243,15 +307,59 @@ def get_source(name: str, data_dir: str | None = None, image_size: int = 0, chan
     if name == "mnist":
         if not data_dir:
             raise ValueError("dataset 'mnist' reads IDX files from data_dir; data_dir is empty")
-        return mnist_idx(data_dir, split, image_size, channels)
+        return mnist_idx(data_dir, image_size, channels)
     if name == "stacked_mnist":
-        return stacked_mnist(data_dir, split)
+        return stacked_mnist(data_dir)
     if name == "folder":
         if not data_dir:
             raise ValueError("dataset 'folder' reads images from data_dir; data_dir is empty")
-        return image_folder(data_dir, image_size or 64, channels or 3)
+        return image_folder(data_dir, image_size, channels or 3)
     if name.startswith("tfds:") and len(name) > 5:
         return tfds_images(name[5:], data_dir, download, image_size, channels)
     if name in toy.TOYS:
         return toy_source(name)
     raise ValueError(f"dataset must be one of {', '.join(SOURCE_NAMES)}; got {name!r}")
+
+
+# --- deterministic splits ----------------------------------------------------------------------------------
+
+HASH_BUCKETS = 100
+
+
+def hash_bucket(x: tf.Tensor, buckets: int = HASH_BUCKETS) -> tf.Tensor:
+    """A bucket in [0, buckets) from an example's content: the same example lands in the same bucket
+    whatever the order it is read in (TFX ExampleGen's hash split)."""
+    return tf.strings.to_hash_bucket_fast(tf.io.serialize_tensor(x), buckets)
+
+
+def resplit(source: Source, assignment: dict) -> Source:
+    """A source whose splits are the given parts of `source`'s splits.
+
+    Args:
+      source: the source.
+      assignment: {new split: (source split, (first bucket, end bucket) or None for the whole split)}:
+        a part keeps the examples whose `hash_bucket` of "x" is in [first, end).
+
+    Returns:
+      A Source with splits in the order of `assignment` (sizes unknown where a part was taken).
+    """
+    for new, (old, buckets) in assignment.items():
+        if old not in source.spec.splits:
+            raise ValueError(f"{source.spec.name} has no split {old!r} for {new!r}")
+        if buckets is not None and not 0 <= buckets[0] < buckets[1] <= HASH_BUCKETS:
+            raise ValueError(f"buckets of {new!r} must satisfy 0 <= first < end <= {HASH_BUCKETS}; got {buckets}")
+
+    def dataset_fn(split, seed):
+        old, buckets = assignment[split]
+        ds = source.dataset(old, seed)
+        if buckets is None:
+            return ds
+        lo, hi = buckets
+        return ds.filter(lambda e: tf.logical_and(hash_bucket(e["x"]) >= lo, hash_bucket(e["x"]) < hi))
+
+    sizes = tuple((new, source.spec.size(old)) for new, (old, buckets) in assignment.items()
+                  if buckets is None and source.spec.size(old) is not None)
+    train_old, train_buckets = assignment.get("train", (None, (0, 0)))
+    count = source.spec.size(train_old) if train_buckets is None else None
+    spec = dataclasses.replace(source.spec, splits=tuple(assignment), split_sizes=sizes, num_examples=count)
+    return Source(spec, dataset_fn)
