@@ -33,9 +33,10 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "tfgan-train=tfgan.train:run",
-            "tfgan-evaluate=tfgan.evaluate:run",
-            "tfgan-sample=tfgan.sample:run",
+            "tfgan-train=pipelines.commands.train:run",
+            "tfgan-evaluate=pipelines.commands.evaluate:run",
+            "tfgan-sample=pipelines.commands.sample:run",
+            "tfgan-pipeline=pipelines.commands.pipeline:run",
         ],
     },
 )

@@ -93,6 +93,28 @@ class ExportConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+    """The TFX-style pipeline's own settings (python -m tfgan.pipeline)."""
+
+    pipeline_name: str = "tfgan"
+    pipeline_root: str = "runs/pipeline"     # artifacts: <root>/<Component>/<output>/<execution id>/
+    serving_dir: str = "runs/serving"        # the Pusher's destination: <serving_dir>/<version>/
+    metadata_path: str = ""                  # "": <pipeline_root>/metadata.sqlite
+    enable_cache: bool = True
+    components: tuple = ()                   # empty: all; else run only these (upstream from the run record)
+    isolation: str = "in_process"            # in_process | process (each executor in its own process)
+    eval_percent: int = 10                   # eval split share where the data has no held-out split
+    statistics_max_examples: int = 0         # 0: every example (10,000 of an endless stream)
+    schema_path: str = ""                    # a curated schema.json to validate against
+    base_model: str = ""                     # warm start: a Model artifact directory, or latest_blessed
+    bless_thresholds: tuple = ()             # e.g. fid<=15, modes>=8
+    bless_change_thresholds: tuple = ()      # e.g. fid:2 or fid:10%: allowed regression against the baseline
+    evaluator_num_samples: int = 2000
+    infra_max_load_seconds: float = 60.0
+    infra_timeout_seconds: float = 300.0
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineConfig:
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -100,16 +122,19 @@ class PipelineConfig:
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
     export: ExportConfig = ExportConfig()
+    pipeline: PipelineSettings = PipelineSettings()
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "PipelineConfig":
-        raw = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "PipelineConfig":
         parts = {f.name: f.type for f in dataclasses.fields(cls)}
-        kinds = {"data": DataConfig, "model": ModelConfig, "gan": GANConfig, "train": TrainConfig,
-                 "eval": EvalConfig, "export": ExportConfig}
+        kinds = SECTIONS
         built = {}
         for name, values in raw.items():
             if name not in parts:
@@ -122,6 +147,10 @@ class PipelineConfig:
             values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
             built[name] = kind(**values)
         return cls(**built)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "gan": GANConfig, "train": TrainConfig, "eval": EvalConfig,
+            "export": ExportConfig, "pipeline": PipelineSettings}
 
 
 def validate(config: PipelineConfig) -> None:

@@ -23,6 +23,7 @@ _ENUMS = {
     "optimizer": ("adam", "rmsprop", "sgd"),
     "mixed_precision": ("none", "auto", "mixed_bfloat16", "mixed_float16"),
     "strategy": ("default", "mirrored", "multi_worker"),
+    "isolation": ("in_process", "process"),
 }
 
 # Lower bounds (inclusive) of numeric flags; upper bounds where they exist.
@@ -37,6 +38,8 @@ _BOUNDS = {
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
     "num_samples": (1, 100_000), "num_logical_cpus": (0, 64), "serving_max_samples": (1, 2**31 - 1),
+    "eval_percent": (1, 50), "statistics_max_examples": (0, None), "evaluator_num_samples": (10, 1_000_000),
+    "infra_max_load_seconds": (0.1, None), "infra_timeout_seconds": (1.0, None),
 }
 
 _HELP = {
@@ -105,12 +108,34 @@ _HELP = {
                            "labels or latents rows); larger requests get an InvalidArgument error.",
     "export_tflite": "Also convert the generator to TFLite: <export_dir>/<version>.tflite (latents -> samples).",
     "tflite_quantize": "With --export_tflite: dynamic-range quantisation (int8 weights), about 4x smaller.",
+    "pipeline_name": "Name of the pipeline in the run record (one pipeline root may hold one pipeline).",
+    "pipeline_root": "Where the pipeline's artifacts go: <root>/<Component>/<output>/<execution id>/.",
+    "serving_dir": "Where the Pusher puts blessed models: <serving_dir>/<version>/ (a TF Serving base path).",
+    "metadata_path": "The SQLite run record (default <pipeline_root>/metadata.sqlite).",
+    "enable_cache": "Reuse a component's earlier outputs when its code, parameters and inputs are unchanged.",
+    "components": "Run only these components (e.g. Evaluator,InfraValidator,Pusher); their inputs come from the "
+                  "latest LIVE outputs of the others in the run record. Empty: all.",
+    "isolation": "in_process: executors run in this process; process: each in a fresh Python process, with "
+                 "artifact URIs in and out (as another orchestrator would run them).",
+    "eval_percent": "Share of the data held out for evaluation (by a hash of each example) where the data set has "
+                    "no held-out split of its own.",
+    "statistics_max_examples": "Examples per split that StatisticsGen reads (0: all; 10,000 of an endless stream).",
+    "schema_path": "A curated schema.json (e.g. an inferred one, edited) that new data is validated against; by "
+                   "default the schema first inferred in this pipeline root.",
+    "base_model": "Warm-start the Trainer's networks from a Model artifact directory of this pipeline, or "
+                  "latest_blessed.",
+    "bless_thresholds": "Value thresholds a model must meet to be blessed, e.g. fid<=15,is>=8.5 or modes>=8.",
+    "bless_change_thresholds": "Allowed regression against the latest blessed model, per metric: fid:2 (absolute) "
+                               "or fid:10% (relative).",
+    "evaluator_num_samples": "Generated samples the Evaluator scores against the eval split.",
+    "infra_max_load_seconds": "InfraValidator: the longest a model may take to load in the serving loader.",
+    "infra_timeout_seconds": "InfraValidator: the longest its whole check may take.",
 }
 
 _INT_LISTS = ("g_hidden", "d_hidden")
 
-SECTIONS = {"data": cfg.DataConfig, "model": cfg.ModelConfig, "gan": cfg.GANConfig, "train": cfg.TrainConfig,
-            "eval": cfg.EvalConfig, "export": cfg.ExportConfig}
+SECTIONS = cfg.SECTIONS
+TRAIN_SECTIONS = ("data", "model", "gan", "train", "eval", "export")   # python -m tfgan.train
 
 
 def _define(field: dataclasses.Field, default, fv: flags.FlagValues):
@@ -131,9 +156,10 @@ def _define(field: dataclasses.Field, default, fv: flags.FlagValues):
         flags.DEFINE_string(name, default, help_text, flag_values=fv)
 
 
-def define_flags(fv: flags.FlagValues = flags.FLAGS) -> None:
-    """Defines one flag per config field, with the dataclass default."""
-    for kind in SECTIONS.values():
+def define_flags(fv: flags.FlagValues = flags.FLAGS, sections=tuple(SECTIONS)) -> None:
+    """Defines one flag per field of the given config sections, with the dataclass default."""
+    for name in sections:
+        kind = SECTIONS[name]
         defaults = kind()
         for field in dataclasses.fields(kind):
             _define(field, getattr(defaults, field.name), fv)
@@ -147,6 +173,8 @@ def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> cfg.PipelineConfig:
     """
     sections = {}
     for section, kind in SECTIONS.items():
+        if not all(f.name in fv for f in dataclasses.fields(kind)):
+            continue  # a command without this section's flags: its defaults
         values = {}
         for field in dataclasses.fields(kind):
             value = fv[field.name].value

@@ -13,17 +13,18 @@ import os
 import sys
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from pipelines.config import (
-    DataConfig,
-    GANConfig,
-    ModelConfig,
-    PipelineConfig,
+from pipelines.config import DataConfig, PipelineConfig
+from pipelines.task import (
+    build_gan,
+    generator_classes,
+    output_range,
+    restore_generator,
+    set_precision,
 )
-from tfgan import distribute, evaluation, fileio, networks, visualize
+from tfgan import distribute, evaluation, fileio, visualize
 from tfgan.data import DataSpec, Source, get_source, make_dataset
 from tfgan.data.toy import get_toy
 from tfgan.export import (
@@ -32,12 +33,9 @@ from tfgan.export import (
     export_generator,
     export_tflite,
     is_complete_export,
-    latest_export,
     version_path,
 )
-from tfgan.losses import get_loss_pair
-from tfgan.model import GAN, UnrolledGAN
-from tfgan.penalties import get_penalty
+from tfgan.model import GAN
 from tfgan.trainer import Hook, Trainer, is_chief
 from tfgan.visualize import SampleWriter
 
@@ -100,69 +98,6 @@ def ingest(data: DataConfig) -> Ingested:
     return Ingested(source, source.spec)
 
 
-# --- building the model ------------------------------------------------------------------------------------
-
-def output_range(model: ModelConfig) -> tuple:
-    return networks.OUTPUT_RANGES[model.output_activation]
-
-
-def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_batch_norm: bool):
-    """(generator, discriminator) for the data's shape."""
-    if model.architecture == "mlp":
-        g = networks.mlp_generator(model.latent_dim, spec.shape, model.g_hidden, model.output_activation,
-                                   batch_norm=model.g_batch_norm, sync_batch_norm=sync_batch_norm,
-                                   num_classes=num_classes)
-        d = networks.mlp_discriminator(spec.shape, model.d_hidden, dropout=model.d_dropout, norm=model.d_norm,
-                                       num_classes=num_classes, conditioning=model.conditioning,
-                                       minibatch_features=model.minibatch_features,
-                                       sync_batch_norm=sync_batch_norm)
-        return g, d
-    size, _, channels = spec.shape
-    g = networks.dcgan_generator(model.latent_dim, size, channels, model.g_base_filters, model.kernel_size,
-                                 model.output_activation, sync_batch_norm=sync_batch_norm,
-                                 num_classes=num_classes)
-    d = networks.dcgan_discriminator(size, channels, model.d_base_filters, model.kernel_size, norm=model.d_norm,
-                                     dropout=model.d_dropout, num_classes=num_classes,
-                                     conditioning=model.conditioning,
-                                     minibatch_features=model.minibatch_features,
-                                     minibatch_stddev=model.minibatch_stddev, sync_batch_norm=sync_batch_norm)
-    return g, d
-
-
-def build_optimizer(gan: GANConfig, learning_rate: float) -> keras.optimizers.Optimizer:
-    if gan.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate, beta_1=gan.beta1, beta_2=gan.beta2)
-    if gan.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
-    return keras.optimizers.SGD(learning_rate)
-
-
-def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
-    """The compiled GAN; call inside the strategy's scope."""
-    keras.utils.set_random_seed(config.train.seed)
-    num_classes = spec.num_classes if config.data.conditional else 0
-    g, d = build_networks(config.model, spec, num_classes, sync_batch_norm=replicas > 1)
-    c = config.gan
-    penalties = [get_penalty(name, c.gp_weight, c.gp_target, c.gp_one_sided, c.r1_gamma) for name in c.penalties]
-    kwargs = dict(loss=get_loss_pair(c.loss, c.label_smoothing), penalties=penalties, critic_steps=c.critic_steps,
-                  prior=config.model.prior, num_classes=num_classes, weight_clip=c.weight_clip or None,
-                  ema_decay=c.ema_decay or None, seed=config.train.seed)
-    if c.unrolled_steps:
-        gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
-    else:
-        gan = GAN(g, d, config.model.latent_dim, **kwargs)
-    gan.compile(d_optimizer=build_optimizer(config.gan, config.gan.d_learning_rate),
-                g_optimizer=build_optimizer(config.gan, config.gan.g_learning_rate))
-    return gan
-
-
-def set_precision(policy: str) -> str:
-    """Sets the global Keras dtype policy for a --mixed_precision value and returns the policy's name."""
-    resolved = distribute.resolve_precision(policy)
-    keras.mixed_precision.set_global_policy(resolved)
-    return resolved
-
-
 # --- train -------------------------------------------------------------------------------------------------
 
 def _check_run_dir(run_dir: str, config: PipelineConfig) -> None:
@@ -190,7 +125,7 @@ def _toy_reference(ingested: Ingested, n: int = 2000) -> np.ndarray | None:
 
 
 def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.Strategy | None = None,
-          flags_text: str = "", out=None) -> Trained:
+          flags_text: str = "", out=None, log_dir: str | None = None, warm_start: str | None = None) -> Trained:
     """Trains (or resumes) the GAN in `config.train.run_dir` up to `config.train.steps`.
 
     Args:
@@ -199,6 +134,9 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
       strategy: a strategy to use (default: built from `config.train.strategy`).
       flags_text: the resolved flags (flagfile format), saved beside the run for reproduction.
       out: stream for progress lines (default stdout).
+      log_dir: TensorBoard logs there instead of `<run_dir>/tensorboard`.
+      warm_start: a checkpoint whose network weights (not optimizer state, not the step) start a run that
+        has no checkpoint of its own yet.
 
     Raises:
       ValueError: settings that do not fit (batch size vs replicas, run directory of another experiment).
@@ -230,7 +168,11 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
                             seed=t.seed, cache=_fits_in_memory(spec), start_step=start_step)
 
     trainer = Trainer(gan, strategy, t.run_dir, t.steps, log_every=t.log_every,
-                      checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints, out=out)
+                      checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints, out=out,
+                      log_dir=log_dir)
+    if warm_start and not trainer.manager.latest_checkpoint:
+        warm_start_networks(gan, warm_start)
+        print(f"warm start: network weights from {warm_start}", file=out, flush=True)
     sampler = SampleWriter(gan, spec.kind, output_range(config.model), os.path.join(t.run_dir, "samples"),
                            trainer.writer if trainer.chief else None, num_samples=t.num_samples,
                            seed=t.seed + 1234, data=_toy_reference(ingested))
@@ -254,6 +196,23 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     trained = Trained(t.run_dir, trainer.step, trainer.manager.latest_checkpoint,
                       grid if tf.io.gfile.exists(grid) else None, metrics, time.perf_counter() - start, chief)
     return trained
+
+
+def warm_start_networks(gan: GAN, checkpoint: str) -> None:
+    """Loads the generator's and discriminator's (and EMA generator's) weights from `checkpoint`.
+
+    Raises:
+      ValueError: the checkpoint does not hold every variable of these networks (other model flags).
+    """
+    items = {"generator": gan.generator, "discriminator": gan.discriminator}
+    if gan.ema_generator is not None:
+        items["ema_generator"] = gan.ema_generator
+    status = tf.train.Checkpoint(**items).restore(checkpoint).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError:
+        raise ValueError(f"the base model {checkpoint} does not match these model flags (its networks differ); "
+                         f"warm-start from a model trained with the same --architecture and sizes") from None
 
 
 def load_extractor(kind: str, name: str, inception_weights: str = ""):
@@ -353,32 +312,6 @@ def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -
 def checkpoint_step(checkpoint: str) -> int:
     """The training step a checkpoint holds (its step counter)."""
     return int(tf.train.load_variable(checkpoint, "step_counter/.ATTRIBUTES/VARIABLE_VALUE"))
-
-
-def generator_classes(config: PipelineConfig, spec: DataSpec) -> int:
-    return spec.num_classes if config.data.conditional else 0
-
-
-def restore_generator(config: PipelineConfig, spec: DataSpec, checkpoint: str) -> keras.Model:
-    """The sampling generator (the EMA copy when there is one) in float32, restored from `checkpoint`.
-
-    Variables are float32 under every precision policy, so the export computes in float32 whatever the
-    training used and serves on any machine.
-
-    Raises:
-      ValueError: some generator variable is not in the checkpoint (a config that does not match the run).
-    """
-    set_precision("none")
-    generator, _ = build_networks(config.model, spec, generator_classes(config, spec), sync_batch_norm=False)
-    key = "ema_generator" if config.gan.ema_decay else "generator"
-    status = tf.train.Checkpoint(**{key: generator}).restore(checkpoint).expect_partial()
-    try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise ValueError(f"{checkpoint} does not hold every variable of the {key} that the run's config "
-                         f"describes ({str(e).splitlines()[0][:200]}); was the run trained with other model "
-                         f"flags?") from None
-    return generator
 
 
 def tflite_path(export_dir: str, version: int, quantize: bool = False) -> str:

@@ -27,9 +27,21 @@ IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
 POINT_METRICS = ("modes", "w1")
 METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
 LOWER_IS_BETTER = {"fid": True, "kid": True, "w1": True, "modes": False, "is": False, "precision": False,
-                   "recall": False, "stacked_modes": False, "reverse_kl": True}
+                   "recall": False, "stacked_modes": False, "stacked_kl": True, "reverse_kl": True,
+                   "high_quality": False}
 
 Generate = Callable[[int, int], np.ndarray]
+
+
+def metric_lower_is_better(name: str) -> bool:
+    """The better direction of a metric key that evaluation produces.
+
+    Raises:
+      ValueError: an unknown metric name (naming the known ones).
+    """
+    if name not in LOWER_IS_BETTER:
+        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(sorted(LOWER_IS_BETTER))}")
+    return LOWER_IS_BETTER[name]
 
 
 def check_metric_names(names, kind: str) -> list[str]:
@@ -55,10 +67,17 @@ def saved_model_generator(path: str) -> tuple[Generate, dict]:
     out = "images" if meta["kind"] == "image" else "samples"
 
     def generate(n, seed):
-        if meta["num_classes"]:
-            labels = tf.constant(np.arange(n) % meta["num_classes"], tf.int32)
-            return serve(labels=labels, seed=tf.constant(seed, tf.int64))[out].numpy()
-        return serve(num_samples=tf.constant(n, tf.int32), seed=tf.constant(seed, tf.int64))[out].numpy()
+        """n samples drawn in requests of at most max_samples (request i uses seed + i)."""
+        chunk = int(meta.get("max_samples", 1024))
+        parts = []
+        for i, start in enumerate(range(0, n, chunk)):
+            size, s = min(chunk, n - start), tf.constant(seed + i, tf.int64)
+            if meta["num_classes"]:
+                labels = tf.constant((np.arange(size) + start) % meta["num_classes"], tf.int32)
+                parts.append(serve(labels=labels, seed=s)[out].numpy())
+            else:
+                parts.append(serve(num_samples=tf.constant(size, tf.int32), seed=s)[out].numpy())
+        return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
 
     return generate, meta
 

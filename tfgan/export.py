@@ -231,18 +231,26 @@ def is_complete_export(path: str) -> bool:
 def export_generator(generator: keras.Model, spec: ExportSpec, export_dir: str, version: int) -> str:
     """Writes the SavedModel to `<export_dir>/<version>` and returns that path.
 
-    The SavedModel is written into a hidden temporary directory beside the version and renamed into
-    place, so a model server watching `export_dir` never sees a half-written version.
-
     Raises:
       ExportExistsError: `<export_dir>/<version>` exists; versions are never rewritten (a server may be
         serving it).
     """
-    path = version_path(export_dir, version)
+    return write_saved_model(generator, spec, version_path(export_dir, version), version)
+
+
+def write_saved_model(generator: keras.Model, spec: ExportSpec, path: str, version: int) -> str:
+    """Writes the SavedModel of `generator` to exactly `path` (which must not exist); returns `path`.
+
+    The SavedModel is written into a hidden temporary directory beside `path` and renamed into place, so
+    a model server watching the parent directory never sees a half-written version.
+
+    Raises:
+      ExportExistsError: `path` exists.
+    """
     if tf.io.gfile.exists(path):
         raise ExportExistsError(f"{path} exists; an export version is never rewritten (export a new version, "
                                 f"or delete it by hand if no server uses it)")
-    tf.io.gfile.makedirs(export_dir)
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
     tmp = fileio.temporary_sibling(path)
     try:
         archive = keras.export.ExportArchive()
@@ -358,7 +366,7 @@ def _conversion_failure(error: Exception) -> str:
     text = str(error)
     ops = sorted(set(re.findall(r"'((?:tf|tfl)\.[A-Za-z0-9_]+)' op", text)))
     first = next((line.strip() for line in text.splitlines() if "error" in line.lower()), text.strip()[:300])
-    return (f"TFLite conversion failed" + (f" on ops {', '.join(ops)}" if ops else "") + f": {first}")
+    return ("TFLite conversion failed" + (f" on ops {', '.join(ops)}" if ops else "") + f": {first}")
 
 
 def tflite_interpreter(path: str):

@@ -82,6 +82,7 @@ class Trainer:
       gan: the compiled model, created (with its optimizers) inside `strategy.scope()`.
       strategy: the distribution strategy the model was created under.
       run_dir: where checkpoints (`checkpoints/`) and TensorBoard logs (`tensorboard/`) go.
+      log_dir: TensorBoard logs elsewhere (default `<run_dir>/tensorboard`).
       total_steps: the step at which training ends (a resumed run stops at the same step).
       log_every: steps between progress lines and scalar summaries.
       checkpoint_every: steps between checkpoints.
@@ -92,7 +93,7 @@ class Trainer:
 
     def __init__(self, gan: GAN, strategy: tf.distribute.Strategy, run_dir: str, total_steps: int, *,
                  log_every: int = 100, checkpoint_every: int = 500, keep_checkpoints: int = 3,
-                 hooks: Sequence[Hook] = (), out=None):
+                 hooks: Sequence[Hook] = (), out=None, log_dir: str | None = None):
         self.gan, self.strategy, self.run_dir = gan, strategy, run_dir
         self.total_steps, self.log_every, self.checkpoint_every = total_steps, log_every, checkpoint_every
         self.hooks = list(hooks)
@@ -104,7 +105,7 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(**gan.checkpoint_items())
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=keep_checkpoints,
                                                   step_counter=gan.step_counter)
-        log_dir = os.path.join(run_dir, "tensorboard", "train")
+        log_dir = os.path.join(log_dir or os.path.join(run_dir, "tensorboard"), "train")
         self.writer = tf.summary.create_file_writer(log_dir) if self.chief else tf.summary.create_noop_writer()
         self._train_fn = None
 

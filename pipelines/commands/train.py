@@ -1,7 +1,6 @@
-"""Train a GAN: `python -m tfgan.train --flagfile=configs/quickstart.cfg`.
-
-The entry point of the pipeline (ingest -> train -> export). All flags are defined in `pipelines.flags`;
-`--helpfull` lists them.
+"""The train command (`python -m tfgan.train`): ingest -> train -> sample grids -> export, in one run
+directory. The Trainer alone, for people who only want training; `tfgan.pipeline` runs the whole TFX-style
+chain. All flags are defined in `pipelines.flags`; `--helpfull` lists them.
 """
 
 import os
@@ -14,7 +13,7 @@ from absl import app, flags, logging  # noqa: E402
 
 from pipelines import flags as pipeline_flags  # noqa: E402
 
-pipeline_flags.define_flags()
+pipeline_flags.define_flags(sections=pipeline_flags.TRAIN_SECTIONS)
 FLAGS = flags.FLAGS
 
 

@@ -1,0 +1,109 @@
+"""The pipeline command (`python -m tfgan.pipeline`):
+
+    python -m tfgan.pipeline --flagfile=configs/pipeline_quickstart.cfg     run the whole chain
+    python -m tfgan.pipeline --flagfile=... --components=Evaluator,Pusher   run some components again
+    python -m tfgan.pipeline runs [--pipeline_root=...]                      list the recorded runs
+    python -m tfgan.pipeline lineage DIR [--pipeline_root=...]               what produced a pushed model
+
+A run ends by printing the pushed model's directory, or why nothing was pushed. Exit codes: 0 the
+pipeline ran (pushed or not), 2 a bad flag or input, 3 a component failed, 4 a gate stopped the pipeline
+(anomalies in the data), 130 interrupted. The same command after a failure or a kill resumes: finished
+components are cache hits and the Trainer continues from its checkpoint.
+"""
+
+import os
+import signal
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from pipelines import flags as pipeline_flags  # noqa: E402
+
+pipeline_flags.define_flags()
+FLAGS = flags.FLAGS
+COMMANDS = ("run", "runs", "lineage")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _store():
+    from pipelines.orchestration.metadata import MetadataStore
+    path = FLAGS.metadata_path or os.path.join(FLAGS.pipeline_root, "metadata.sqlite")
+    if not os.path.exists(path):
+        raise ValueError(f"no run record at {path}: run the pipeline first, or set --pipeline_root / --metadata_path")
+    return MetadataStore(path)
+
+
+def main(argv):
+    command, args = (argv[1], argv[2:]) if len(argv) > 1 else ("run", [])
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    if (command == "lineage") != bool(args) or len(args) > 1:
+        print("error: usage: tfgan.pipeline [run] | runs | lineage DIR", file=sys.stderr)
+        return 2
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    if command in ("runs", "lineage"):
+        from pipelines import pipeline
+        try:
+            store = _store()
+            print(pipeline.format_runs(pipeline.list_runs(store)) if command == "runs"
+                  else pipeline.lineage(store, args[0]))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        config = pipeline_flags.config_from_flags(FLAGS)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    from pipelines import pipeline
+    from pipelines.orchestration.runner import LocalDagRunner, PipelineError
+    from tfgan.fileio import DirectoryLockedError
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        definition = pipeline.create_pipeline(config)
+        result = LocalDagRunner(isolation=config.pipeline.isolation).run(
+            definition, only=list(config.pipeline.components) or None,
+            properties={"flags": FLAGS.flags_into_string()})
+    except (ValueError, FileNotFoundError, DirectoryLockedError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted: run the same command to resume", file=sys.stderr)
+        return 130
+    print(f"\npipeline {definition.name} run {result.run_id}: {result.status}")
+    if result.status == "STOPPED":
+        print(f"  stopped: {result.reason}")
+        return 4
+    pushed = result.outputs.get("Pusher", {}).get("pushed_model")
+    if pushed:
+        p = pushed[0].properties
+        if p.get("pushed"):
+            print(f"  pushed model: {p['pushed_destination']}")
+            print(f"  serve it:     docker run -p 8501:8501 -v {os.path.dirname(p['pushed_destination'])}:/models/gan "
+                  f"-e MODEL_NAME=gan tensorflow/serving")
+            print(f"  lineage:      python -m tfgan.pipeline lineage {p['pushed_destination']} "
+                  f"--pipeline_root={config.pipeline.pipeline_root}")
+        else:
+            print("  nothing pushed: " + " | ".join(p.get("reasons", [])))
+    print(f"  run record:   {definition.metadata_path} (python -m tfgan.pipeline runs "
+          f"--pipeline_root={config.pipeline.pipeline_root})")
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

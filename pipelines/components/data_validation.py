@@ -1,0 +1,225 @@
+"""StatisticsGen, SchemaGen and ExampleValidator: know the data, write down what it must look like, and
+stop the pipeline before any training when new data breaks that.
+
+StatisticsGen   examples -> statistics: per split, count, shape, dtype, value range / mean / std (per
+                channel for images, per coordinate for points), label histogram.
+SchemaGen       statistics -> schema: kind, shape, dtype, value range, classes, inferred from "train".
+ExampleValidator statistics + schema (+ the reference schema) -> anomalies; a gate: anomalies stop the
+                pipeline with a report naming each one.
+
+"Inferred once, then checked": the schema that new data is checked against is the FIRST schema this
+pipeline root ever inferred (resolved from the run record), or a curated file (--schema_path). SchemaGen
+infers from the current data every time, so the two differ exactly when the data changed shape, range or
+classes, and the anomaly report names the new inferred schema to accept the change with --schema_path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from pipelines import artifact_io
+from pipelines.orchestration import component
+from pipelines.orchestration.artifacts import EXAMPLE_ANOMALIES, EXAMPLE_STATISTICS, LIVE, SCHEMA
+
+STREAM_EXAMPLES = 10_000   # what StatisticsGen reads of an endless stream by default
+RANGE_TOLERANCE = 1e-3
+
+
+# --- StatisticsGen -----------------------------------------------------------------------------------------
+
+def split_statistics(dataset, kind: str, num_classes: int, max_examples: int | None, batch: int = 1024) -> dict:
+    """Statistics of an unbatched {"x", "label"} dataset, over at most `max_examples` examples."""
+    if max_examples:
+        dataset = dataset.take(max_examples)
+    count, shape, dtype = 0, None, None
+    lo = hi = total = total_sq = None
+    labels = np.zeros(max(num_classes, 1), np.int64)
+    for element in dataset.batch(batch).as_numpy_iterator():
+        x = element["x"].astype(np.float64)
+        if shape is None:
+            shape, dtype = list(x.shape[1:]), str(element["x"].dtype)
+            lo, hi = np.full(x.shape[-1], np.inf), np.full(x.shape[-1], -np.inf)
+            total, total_sq = np.zeros(x.shape[-1]), np.zeros(x.shape[-1])
+        flat = x.reshape(-1, x.shape[-1])
+        lo, hi = np.minimum(lo, flat.min(0)), np.maximum(hi, flat.max(0))
+        total += flat.sum(0)
+        total_sq += np.square(flat).sum(0)
+        y = element["label"].astype(np.int64)
+        if y.size and y.max() >= len(labels):
+            labels = np.pad(labels, (0, int(y.max()) + 1 - len(labels)))
+        labels += np.bincount(y[y >= 0], minlength=len(labels))
+        count += len(x)
+    if not count:
+        return {"count": 0}
+    per = count * int(np.prod(shape[:-1]))
+    mean = total / per
+    std = np.sqrt(np.maximum(total_sq / per - np.square(mean), 0.0))
+    return {"count": count, "shape": shape, "dtype": dtype, "min": lo.tolist(), "max": hi.tolist(),
+            "mean": mean.tolist(), "std": std.tolist(), "label_counts": labels.tolist(),
+            "truncated": bool(max_examples) and count >= max_examples}
+
+
+class StatisticsExecutor(component.Executor):
+    def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802
+        examples = input_dict["examples"][0]
+        source = artifact_io.open_examples(examples)
+        spec = source.spec
+        result = {"kind": spec.kind, "num_classes": spec.num_classes, "splits": {}}
+        for split in spec.splits:
+            cap = exec_properties["max_examples"] or (None if spec.size(split) is not None else STREAM_EXAMPLES)
+            result["splits"][split] = split_statistics(source.dataset(split, seed=0), spec.kind, spec.num_classes,
+                                                       cap)
+        statistics = output_dict["statistics"][0]
+        artifact_io.write_json(statistics, artifact_io.STATISTICS_FILE, result)
+        statistics.properties["counts"] = {k: v["count"] for k, v in result["splits"].items()}
+
+
+class StatisticsGen(component.Component):
+    INPUTS = {"examples": "Examples"}
+    OUTPUTS = {"statistics": EXAMPLE_STATISTICS}
+    PARAMETERS = ("max_examples",)
+    CODE = ("pipelines.components.data_validation", "pipelines.artifact_io", "tfgan.data")
+    EXECUTOR = StatisticsExecutor
+
+    def summary(self, outputs):
+        return ", ".join(f"{k} {v}" for k, v in outputs["statistics"][0].properties.get("counts", {}).items())
+
+
+# --- SchemaGen ---------------------------------------------------------------------------------------------
+
+def infer_schema(statistics: dict) -> dict:
+    """What the data must look like, from the "train" split's statistics.
+
+    Images: the observed value range (pixels in [0, 1]: MNIST-like data spans all of it; data that never
+    used the top half of the range is told apart from data that does). Points: the observed range widened
+    by a quarter of its span on each side (a fresh draw of a Gaussian mixture goes a little beyond a finite
+    sample). Classes: those seen in "train".
+    """
+    train = statistics["splits"]["train"]
+    if not train.get("count"):
+        raise ValueError("the train split is empty: no schema can be inferred")
+    lo, hi = min(train["min"]), max(train["max"])
+    if statistics["kind"] != "image":
+        margin = 0.25 * (hi - lo)
+        lo, hi = lo - margin, hi + margin
+    labels = [i for i, n in enumerate(train["label_counts"]) if n]
+    return {"kind": statistics["kind"], "feature": "x", "shape": train["shape"], "dtype": train["dtype"],
+            "range": [float(lo), float(hi)], "num_classes": statistics["num_classes"], "labels": labels}
+
+
+class SchemaExecutor(component.Executor):
+    def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802
+        statistics = artifact_io.read_json(input_dict["statistics"][0], artifact_io.STATISTICS_FILE)
+        schema = output_dict["schema"][0]
+        artifact_io.write_json(schema, artifact_io.SCHEMA_FILE, infer_schema(statistics))
+
+
+class SchemaGen(component.Component):
+    INPUTS = {"statistics": EXAMPLE_STATISTICS}
+    OUTPUTS = {"schema": SCHEMA}
+    CODE = ("pipelines.components.data_validation", "pipelines.artifact_io")
+    EXECUTOR = SchemaExecutor
+
+
+# --- ExampleValidator --------------------------------------------------------------------------------------
+
+def anomalies(statistics: dict, schema: dict) -> list[dict]:
+    """What in the statistics breaks the schema: [{"split", "field", "description"}]."""
+    found = []
+
+    def add(split, field, description):
+        found.append({"split": split, "field": field, "description": description})
+
+    if statistics["kind"] != schema["kind"]:
+        add("*", "kind", f"the data are {statistics['kind']}s; the schema expects {schema['kind']}s")
+        return found
+    lo, hi = schema["range"]
+    tol = RANGE_TOLERANCE * max(1.0, hi - lo)
+    for split, s in statistics["splits"].items():
+        if not s.get("count"):
+            add(split, "count", "the split is empty")
+            continue
+        if s["shape"] != schema["shape"]:
+            add(split, "shape", f"examples have shape {s['shape']}; the schema expects {schema['shape']}")
+        if s["dtype"] != schema["dtype"]:
+            add(split, "dtype", f"examples are {s['dtype']}; the schema expects {schema['dtype']}")
+        if min(s["min"]) < lo - tol or max(s["max"]) > hi + tol:
+            add(split, "range", f"values span [{min(s['min']):.4g}, {max(s['max']):.4g}]; the schema allows "
+                                f"[{lo:.4g}, {hi:.4g}]")
+        seen = [i for i, n in enumerate(s["label_counts"]) if n]
+        unseen = sorted(set(seen) - set(schema["labels"]))
+        if unseen:
+            add(split, "label", f"classes {unseen[:10]} are not in the schema's {len(schema['labels'])} classes")
+    return found
+
+
+def read_schema_file(path: str) -> dict:
+    import json
+    try:
+        with open(path) as f:
+            schema = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--schema_path={path}: no such file") from None
+    except ValueError as e:
+        raise ValueError(f"--schema_path={path}: not a JSON schema ({e})") from None
+    missing = {"kind", "shape", "dtype", "range", "labels"} - set(schema)
+    if missing:
+        raise ValueError(f"--schema_path={path}: missing keys {', '.join(sorted(missing))}")
+    return schema
+
+
+class ValidatorExecutor(component.Executor):
+    def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802
+        statistics = artifact_io.read_json(input_dict["statistics"][0], artifact_io.STATISTICS_FILE)
+        if exec_properties["schema_path"]:
+            schema, source = read_schema_file(exec_properties["schema_path"]), exec_properties["schema_path"]
+        else:
+            reference = input_dict["reference_schema"][0]
+            schema = artifact_io.read_json(reference, artifact_io.SCHEMA_FILE)
+            source = os.path.join(reference.uri, artifact_io.SCHEMA_FILE)
+        current = os.path.join(input_dict["schema"][0].uri, artifact_io.SCHEMA_FILE)
+        found = anomalies(statistics, schema)
+        report = output_dict["anomalies"][0]
+        artifact_io.write_json(report, artifact_io.ANOMALIES_FILE,
+                               {"anomalies": found, "schema": source, "inferred_schema": current})
+        report.properties.update(anomaly_count=len(found), schema=source, inferred_schema=current)
+
+
+class ExampleValidator(component.Component):
+    INPUTS = {"statistics": EXAMPLE_STATISTICS, "schema": SCHEMA}
+    OPTIONAL_INPUTS = {"reference_schema": SCHEMA}
+    OUTPUTS = {"anomalies": EXAMPLE_ANOMALIES}
+    PARAMETERS = ("schema_path",)
+    CODE = ("pipelines.components.data_validation", "pipelines.artifact_io")
+    EXECUTOR = ValidatorExecutor
+
+    def resolve_inputs(self, store, pipeline_context, inputs):
+        """reference_schema: the first schema inferred in this pipeline root (this run's, the first time)."""
+        earlier = [a for a in store.artifacts(SCHEMA, LIVE, context=pipeline_context) if os.path.isdir(a.uri)]
+        return inputs | {"reference_schema": [earlier[-1]] if earlier else inputs["schema"]}
+
+    def driver_fingerprint(self, exec_properties):
+        path = exec_properties["schema_path"]
+        if not path:
+            return None
+        if not os.path.isfile(path):
+            return f"missing:{path}"
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def stop_reason(self, outputs):
+        report = outputs["anomalies"][0]
+        if not report.properties.get("anomaly_count"):
+            return None
+        found = artifact_io.read_json(report, artifact_io.ANOMALIES_FILE)["anomalies"]
+        listed = "; ".join(f"{a['split']} {a['field']}: {a['description']}" for a in found[:6])
+        return (f"{len(found)} anomal{'y' if len(found) == 1 else 'ies'} in the data against the schema "
+                f"{report.properties['schema']}: {listed}. Nothing was trained. If the change is intended, "
+                f"accept it with --schema_path={report.properties['inferred_schema']} (or a fresh --pipeline_root)")
+
+    def summary(self, outputs):
+        n = outputs["anomalies"][0].properties.get("anomaly_count", 0)
+        return "no anomalies" if not n else f"{n} anomalies"

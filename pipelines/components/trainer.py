@@ -1,0 +1,121 @@
+"""Trainer: trains the GAN on the train split behind a `run_fn(fn_args)` contract (after TFX's Trainer),
+and exports the generator.
+
+Inputs: examples (Examples), schema (Schema); optional base_model (Model, warm start).
+Parameters: config (the training sections of the pipeline config), warm_start (--base_model: a Model
+artifact directory of this pipeline, latest_blessed, or empty).
+Outputs: model (Model): the run directory (checkpoints/, samples/, config.json) with the SavedModel in
+Format-Serving/; model_run (ModelRun): TensorBoard logs.
+
+Resumable: a run killed mid-training is picked up by the next pipeline run with the same cache key, in
+its own output directories, from its latest checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+from pipelines import artifact_io
+from pipelines.orchestration import component
+from pipelines.orchestration.artifacts import EXAMPLES, LIVE, MODEL, MODEL_BLESSING, MODEL_RUN, SCHEMA
+
+
+@dataclasses.dataclass
+class FnArgs:
+    """What `run_fn` gets (the shape of TFX's FnArgs).
+
+    Attributes:
+      examples: the Examples artifact directory (open with `artifact_io.open_examples`).
+      train_split, eval_split: its split names.
+      schema_file: the schema the data was validated against.
+      model_dir: the run directory (checkpoints, samples, resolved config).
+      serving_model_dir: where the SavedModel goes.
+      model_run_dir: where TensorBoard logs go.
+      hyperparameters: the config sections (dict) to train with.
+      base_model: a checkpoint to warm-start the networks from, or None.
+    """
+
+    examples: str
+    schema_file: str
+    model_dir: str
+    serving_model_dir: str
+    model_run_dir: str
+    hyperparameters: dict
+    base_model: str | None = None
+    train_split: str = "train"
+    eval_split: str = "eval"
+
+
+def run_fn(fn_args: FnArgs) -> dict:
+    """Trains (or resumes) and exports; returns {"step", "metrics", "sample_grid", "sample_shape"}."""
+    from pipelines import stages
+    from pipelines.config import PipelineConfig
+    from pipelines.orchestration.artifacts import Artifact
+    from pipelines.task import generator_classes, output_range, restore_generator
+    from tfgan.export import ExportSpec, is_complete_export, write_saved_model
+
+    config = PipelineConfig.from_dict(fn_args.hyperparameters)
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=fn_args.model_dir))
+    source = artifact_io.open_examples(Artifact(EXAMPLES, fn_args.examples))
+    ingested = stages.Ingested(source, source.spec)
+    trained = stages.train(config, ingested, log_dir=fn_args.model_run_dir, warm_start=fn_args.base_model,
+                           out=sys.stdout)
+    if not is_complete_export(fn_args.serving_model_dir):
+        generator = restore_generator(config, source.spec, trained.checkpoint)
+        spec = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model),
+                          generator_classes(config, source.spec), source.spec.kind, config.export.serving_max_samples)
+        write_saved_model(generator, spec, fn_args.serving_model_dir, trained.step)
+    return {"step": trained.step, "metrics": trained.metrics, "sample_grid": trained.sample_grid,
+            "sample_shape": list(source.spec.shape)}
+
+
+class Executor(component.Executor):
+    def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802
+        import tensorflow as tf
+
+        model, model_run = output_dict["model"][0], output_dict["model_run"][0]
+        base = input_dict.get("base_model")
+        base_checkpoint = tf.train.latest_checkpoint(os.path.join(base[0].uri, "checkpoints")) if base else None
+        result = run_fn(FnArgs(
+            examples=input_dict["examples"][0].uri,
+            schema_file=os.path.join(input_dict["schema"][0].uri, artifact_io.SCHEMA_FILE),
+            model_dir=model.uri, serving_model_dir=artifact_io.serving_model_path(model),
+            model_run_dir=model_run.uri, hyperparameters=exec_properties["config"], base_model=base_checkpoint))
+        model.properties.update(result)
+        model_run.properties["tensorboard"] = f"tensorboard --logdir {model_run.uri}"
+
+
+class Trainer(component.Component):
+    INPUTS = {"examples": EXAMPLES, "schema": SCHEMA}
+    OPTIONAL_INPUTS = {"base_model": MODEL}
+    OUTPUTS = {"model": MODEL, "model_run": MODEL_RUN}
+    PARAMETERS = ("config", "warm_start")
+    CODE = ("tfgan", "pipelines.components.trainer", "pipelines.stages", "pipelines.task", "pipelines.config",
+            "pipelines.artifact_io")
+    EXECUTOR = Executor
+    RESUMABLE = True
+
+    def resolve_inputs(self, store, pipeline_context, inputs):
+        """base_model: a Model artifact directory of this pipeline, or latest_blessed."""
+        wanted = self.exec_properties["warm_start"]
+        if not wanted:
+            return inputs
+        if wanted == "latest_blessed":
+            for blessing in store.artifacts(MODEL_BLESSING, LIVE, context=pipeline_context):
+                if blessing.properties.get("blessed"):
+                    model = store.get_artifact(blessing.properties["model_id"])
+                    if model.state == LIVE and os.path.isdir(model.uri):
+                        return inputs | {"base_model": [model]}
+            raise ValueError("--base_model=latest_blessed: no blessed model in this pipeline's run record yet")
+        path = os.path.abspath(wanted).rstrip("/")
+        found = [a for a in store.artifacts_by_uri(path) if a.type == MODEL and a.state == LIVE]
+        if not found:
+            raise ValueError(f"--base_model={wanted}: not a LIVE Model artifact of this pipeline (give the "
+                             f"directory of a Trainer's model output, or latest_blessed)")
+        return inputs | {"base_model": found[:1]}
+
+    def summary(self, outputs):
+        p = outputs["model"][0].properties
+        return f"step {p.get('step')}, SavedModel {artifact_io.serving_model_path(outputs['model'][0])}"

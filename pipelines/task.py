@@ -1,0 +1,103 @@
+"""The task: the one place where a config becomes networks, optimizers and a compiled GAN (after Model
+Garden's `Task.build_model`). The train stage, the Trainer component, the export and the benchmarks all
+build through here; nothing else calls `tfgan.networks` with config values.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from pipelines.config import GANConfig, ModelConfig, PipelineConfig
+from tfgan import distribute, networks
+from tfgan.data import DataSpec
+from tfgan.losses import get_loss_pair
+from tfgan.model import GAN, UnrolledGAN
+from tfgan.penalties import get_penalty
+
+
+def output_range(model: ModelConfig) -> tuple:
+    return networks.OUTPUT_RANGES[model.output_activation]
+
+
+def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_batch_norm: bool):
+    """(generator, discriminator) for the data's shape."""
+    if model.architecture == "mlp":
+        g = networks.mlp_generator(model.latent_dim, spec.shape, model.g_hidden, model.output_activation,
+                                   batch_norm=model.g_batch_norm, sync_batch_norm=sync_batch_norm,
+                                   num_classes=num_classes)
+        d = networks.mlp_discriminator(spec.shape, model.d_hidden, dropout=model.d_dropout, norm=model.d_norm,
+                                       num_classes=num_classes, conditioning=model.conditioning,
+                                       minibatch_features=model.minibatch_features,
+                                       sync_batch_norm=sync_batch_norm)
+        return g, d
+    size, _, channels = spec.shape
+    g = networks.dcgan_generator(model.latent_dim, size, channels, model.g_base_filters, model.kernel_size,
+                                 model.output_activation, sync_batch_norm=sync_batch_norm,
+                                 num_classes=num_classes)
+    d = networks.dcgan_discriminator(size, channels, model.d_base_filters, model.kernel_size, norm=model.d_norm,
+                                     dropout=model.d_dropout, num_classes=num_classes,
+                                     conditioning=model.conditioning,
+                                     minibatch_features=model.minibatch_features,
+                                     minibatch_stddev=model.minibatch_stddev, sync_batch_norm=sync_batch_norm)
+    return g, d
+
+
+def build_optimizer(gan: GANConfig, learning_rate: float) -> keras.optimizers.Optimizer:
+    if gan.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=gan.beta1, beta_2=gan.beta2)
+    if gan.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    return keras.optimizers.SGD(learning_rate)
+
+
+def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
+    """The compiled GAN; call inside the strategy's scope."""
+    keras.utils.set_random_seed(config.train.seed)
+    num_classes = spec.num_classes if config.data.conditional else 0
+    g, d = build_networks(config.model, spec, num_classes, sync_batch_norm=replicas > 1)
+    c = config.gan
+    penalties = [get_penalty(name, c.gp_weight, c.gp_target, c.gp_one_sided, c.r1_gamma) for name in c.penalties]
+    kwargs = dict(loss=get_loss_pair(c.loss, c.label_smoothing), penalties=penalties, critic_steps=c.critic_steps,
+                  prior=config.model.prior, num_classes=num_classes, weight_clip=c.weight_clip or None,
+                  ema_decay=c.ema_decay or None, seed=config.train.seed)
+    if c.unrolled_steps:
+        gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
+    else:
+        gan = GAN(g, d, config.model.latent_dim, **kwargs)
+    gan.compile(d_optimizer=build_optimizer(config.gan, config.gan.d_learning_rate),
+                g_optimizer=build_optimizer(config.gan, config.gan.g_learning_rate))
+    return gan
+
+
+def set_precision(policy: str) -> str:
+    """Sets the global Keras dtype policy for a --mixed_precision value and returns the policy's name."""
+    resolved = distribute.resolve_precision(policy)
+    keras.mixed_precision.set_global_policy(resolved)
+    return resolved
+
+
+def generator_classes(config: PipelineConfig, spec: DataSpec) -> int:
+    return spec.num_classes if config.data.conditional else 0
+
+
+def restore_generator(config: PipelineConfig, spec: DataSpec, checkpoint: str) -> keras.Model:
+    """The sampling generator (the EMA copy when there is one) in float32, restored from `checkpoint`.
+
+    Variables are float32 under every precision policy, so the export computes in float32 whatever the
+    training used and serves on any machine.
+
+    Raises:
+      ValueError: some generator variable is not in the checkpoint (a config that does not match the run).
+    """
+    set_precision("none")
+    generator, _ = build_networks(config.model, spec, generator_classes(config, spec), sync_batch_norm=False)
+    key = "ema_generator" if config.gan.ema_decay else "generator"
+    status = tf.train.Checkpoint(**{key: generator}).restore(checkpoint).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ValueError(f"{checkpoint} does not hold every variable of the {key} that the run's config "
+                         f"describes ({str(e).splitlines()[0][:200]}); was the run trained with other model "
+                         f"flags?") from None
+    return generator
