@@ -162,3 +162,56 @@ def test_stacked_mnist_stacks_three_digits_with_a_1000_class_label():
         assert int(e["label"]) == 100 * digits[0] + 10 * digits[1] + digits[2]
     labels_seen = {int(e["label"]) for e in source.dataset(seed=0).take(300)}
     assert len(labels_seen) > 200  # triples are drawn independently, not one digit copied three times
+
+
+def test_sources_declare_their_splits_and_refuse_others(tmp_path):
+    digits = data.get_source("digits")
+    assert digits.spec.splits == ("train", "test") and digits.spec.size("test") == 2000
+    test = np.stack([e["x"].numpy() for e in digits.dataset("test").take(3)])
+    train = np.stack([e["x"].numpy() for e in digits.dataset("train").take(3)])
+    assert not np.array_equal(test, train)
+    labels = [int(e["label"]) for e in digits.dataset("test")]
+    np.testing.assert_array_equal(np.bincount(labels), [200] * 10)
+    with pytest.raises(ValueError, match="digits has no split 'validation'; its splits are train, test"):
+        digits.dataset("validation")
+    _fake_mnist(str(tmp_path), n=30)  # training files only
+    assert data.get_source("mnist", data_dir=str(tmp_path)).spec.splits == ("train",)
+    assert data.get_source("ring8").spec.splits == ("train", "test")
+
+
+def test_resplit_takes_disjoint_content_hashed_parts_in_any_order():
+    digits = data.get_source("digits")
+    parts = sources.resplit(digits, {"train": ("train", (10, 100)), "eval": ("train", (0, 10))})
+    assert parts.spec.splits == ("train", "eval") and parts.spec.size("eval") is None
+
+    def keys(split, seed):
+        return {e["x"].numpy().tobytes() for e in parts.dataset(split, seed)}
+
+    train, held_out = keys("train", 0), keys("eval", 0)
+    assert not train & held_out and len(train) + len(held_out) == len({e["x"].numpy().tobytes()
+                                                                      for e in digits.dataset("train")})
+    assert 0.05 < len(held_out) / 6000 < 0.15
+    assert keys("eval", 7) == held_out  # the same examples whatever the seed (order)
+    whole = sources.resplit(digits, {"train": ("train", None), "eval": ("test", None)})
+    assert whole.spec.size("eval") == 2000 and whole.spec.num_examples == 6000
+    with pytest.raises(ValueError, match="buckets of 'eval' must satisfy"):
+        sources.resplit(digits, {"train": ("train", None), "eval": ("train", (5, 500))})
+
+
+def test_folder_without_image_size_keeps_the_images_own_size(tmp_path):
+    from PIL import Image
+    for i in range(3):
+        Image.fromarray(np.full((32, 32, 3), 10 * i, np.uint8)).save(tmp_path / f"{i}.png")
+    source = data.get_source("folder", data_dir=str(tmp_path))
+    assert source.spec.shape == (32, 32, 3)
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(ValueError, match=r"sizes 32x32 \(3 files\), 64x64 \(1 files\): set an image size"):
+        data.get_source("folder", data_dir=str(tmp_path))
+
+
+def test_unknown_tfds_name_is_one_line_with_close_names(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    with pytest.raises(ValueError) as error:
+        sources.tfds_images("mnistt", data_dir=str(tmp_path))
+    message = str(error.value)
+    assert "\n" not in message and "no TFDS data set of that name" in message and "mnist" in message.split("closest")[1]
