@@ -95,7 +95,9 @@ _HELP = {
     "eval_every": "Steps between evaluations during training (0: none).",
     "eval_metrics": "Metrics evaluated during training: fid, is, kid, prd, stacked_modes (images) or modes, w1 (toys); "
                     "empty: the defaults for the data.",
-    "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best (e.g. fid, modes, w1).",
+    "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best: a result of "
+                   "--eval_metrics with a direction (e.g. fid, is, precision, modes, high_quality, w1; the table is "
+                   "tfgan.evaluation.RESULT_KEYS).",
     "eval_num_samples": "Generated samples per evaluation.",
     "feature_extractor": "Features for image metrics: mnist (shipped classifier) or inception (--inception_weights).",
     "inception_weights": "Local InceptionV3 weights file (keras.applications format) for --feature_extractor=inception.",

@@ -94,10 +94,78 @@ def test_point_metrics_on_exact_and_collapsed_samplers():
     assert m["modes"] == 1 and m["w1"] > 0.5
 
 
+# The direction of every metric a best checkpoint can be kept by, written down here independently of the library.
+DIRECTIONS = {"fid": "lower", "kid": "lower", "is": "higher", "precision": "higher", "recall": "higher",
+              "stacked_modes": "higher", "stacked_kl": "lower", "modes": "higher", "high_quality": "higher",
+              "reverse_kl": "lower", "w1": "lower"}
+DATA_ARGS = {"image": [],
+             "ring8": ["--dataset=ring8", "--architecture=mlp", "--output_activation=linear"],
+             "gaussian_1d": ["--dataset=gaussian_1d", "--architecture=mlp", "--output_activation=linear"]}
+
+
+def _accepted_best_metrics():
+    """Every --best_metric the config validation accepts, over data kinds and --eval_metrics lists."""
+    accepted = set()
+    candidates = set(evaluation.RESULT_KEYS) | set(evaluation.METRIC_NAMES) | {"psnr"}
+    for data, args in DATA_ARGS.items():
+        kind = "image" if data == "image" else "points"
+        lists = [[]] + [[n] for n in (evaluation.IMAGE_METRICS if kind == "image" else evaluation.POINT_METRICS)]
+        for names in lists:
+            for key in candidates:
+                metric_args = [f"--eval_metrics={','.join(names)}"] if names else []
+                try:
+                    _config(*args, *metric_args, "--eval_every=10", f"--best_metric={key}")
+                except ValueError:
+                    continue
+                accepted.add(key)
+                assert key in (evaluation.rankable_keys(names) if names else evaluation.rankable_keys(
+                    evaluation.default_metrics(kind, (1,) if data == "gaussian_1d" else (2,)))), (data, names, key)
+    return accepted
+
+
 def test_best_metric_direction():
-    assert evaluation.is_improvement("fid", 10.0, 12.0) and not evaluation.is_improvement("fid", 13.0, 12.0)
-    assert evaluation.is_improvement("modes", 8, 7) and not evaluation.is_improvement("is", 2.0, 3.0)
-    assert evaluation.is_improvement("w1", 0.3, None)
+    accepted = _accepted_best_metrics()
+    # Validation accepts exactly the metrics with a known direction: spreads and counts (is_std, num_modes)
+    # and names that are not result keys (prd, psnr) are refused.
+    assert accepted == set(DIRECTIONS)
+    for metric in sorted(accepted):
+        better, worse = (1.0, 2.0) if DIRECTIONS[metric] == "lower" else (2.0, 1.0)
+        assert evaluation.is_improvement(metric, better, worse), metric
+        assert not evaluation.is_improvement(metric, worse, better), metric
+        assert not evaluation.is_improvement(metric, better, better), metric   # a tie keeps the old best
+        assert evaluation.is_improvement(metric, worse, None), metric          # anything beats nothing
+        assert not evaluation.is_improvement(metric, float("nan"), None), metric
+    for name in ("is_std", "num_modes", "prd", "psnr"):
+        with pytest.raises(ValueError, match=f"metric '{name}' .*a best metric must be one of fid, is"):
+            evaluation.is_improvement(name, 1.0, 2.0)
+
+
+def test_every_result_key_has_a_table_entry_and_ranks_real_data_above_a_broken_generator():
+    """The metric functions return exactly the table's keys, and on a good and a bad sample set each metric
+    with a direction prefers the good one (real data against noise images / a 2-mode blurred sampler)."""
+    from tfgan.features import load_feature_extractor
+    extractor = load_feature_extractor("mnist")
+    source = get_source("digits")
+    real = np.concatenate(list(evaluation.real_batches(source, 1000, 500, seed=1)))
+    noise = np.random.default_rng(0).uniform(size=(500, 28, 28, 1)).astype(np.float32)
+
+    def image_results(fake):
+        out = evaluation.image_metrics(iter([fake]), iter([real[500:]]), extractor, ["fid", "is", "kid", "prd"])
+        stacked = np.concatenate([fake[np.random.default_rng(c).permutation(len(fake))] for c in range(3)], -1)
+        out.update(evaluation.image_metrics(iter([stacked]), None, extractor, ["stacked_modes"]))
+        return out
+
+    ring = get_toy("ring8")
+    two_modes = ring.centers[np.arange(4000) % 2] + 0.1 * np.random.default_rng(0).standard_normal((4000, 2))
+    good = {**image_results(real[:500]), **evaluation.point_metrics(ring.sample(4000, seed=2)[0], ring,
+                                                                     ["modes", "w1"])}
+    bad = {**image_results(noise), **evaluation.point_metrics(two_modes.astype(np.float32), ring, ["modes", "w1"])}
+    produced = set(good)
+    assert produced == set(evaluation.RESULT_KEYS)
+    assert {k for names in evaluation.METRIC_KEYS.values() for k in names} == produced
+    for key, direction in evaluation.RESULT_KEYS.items():
+        if direction:
+            assert evaluation.is_improvement(key, good[key], bad[key]), (key, good[key], bad[key])
 
 
 def test_eval_flag_validation():

@@ -6,10 +6,11 @@ so the same code evaluates a SavedModel (`saved_model_generator`) and a model in
 extractor (`tfgan.features`), keeping only running moments for FID and at most `max_kept` feature rows
 for KID and precision/recall, so 50k samples need not sit in memory.
 
-Metric names:
+Metric names (what to compute) and the result keys each produces (`METRIC_KEYS`):
   images: fid, is, kid, prd (precision and recall), stacked_modes (Stacked MNIST coverage, 1000 modes)
   points: modes (2-D mixtures: modes captured, high-quality fraction, reverse KL), w1 (1-D: Wasserstein-1
           to the data; 2-D: mean over the two axes of the 1-D W1 of the marginals)
+`RESULT_KEYS` is the one table of every result key and the direction in which it improves.
 """
 
 from __future__ import annotations
@@ -26,10 +27,35 @@ from tfgan.data.toy import Mixture
 IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
 POINT_METRICS = ("modes", "w1")
 METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
-LOWER_IS_BETTER = {"fid": True, "kid": True, "w1": True, "modes": False, "is": False, "precision": False,
-                   "recall": False, "stacked_modes": False, "reverse_kl": True}
+
+LOWER, HIGHER = "lower", "higher"
+# Every key the evaluation functions return, and the direction in which it improves; None for spreads and
+# counts, which rank nothing (they cannot be a best metric).
+RESULT_KEYS = {
+    "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
+    "precision": HIGHER, "recall": HIGHER, "stacked_modes": HIGHER, "stacked_kl": LOWER,
+    "modes": HIGHER, "num_modes": None, "high_quality": HIGHER, "reverse_kl": LOWER, "w1": LOWER,
+}
+# The result keys each metric name produces.
+METRIC_KEYS = {
+    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
+    "stacked_modes": ("stacked_modes", "stacked_kl"),
+    "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
+}
 
 Generate = Callable[[int, int], np.ndarray]
+
+
+def rankable_keys(names) -> tuple[str, ...]:
+    """The result keys of metric `names` that have a direction, i.e. the valid best metrics for them.
+
+    Raises:
+      ValueError: an unknown metric name.
+    """
+    unknown = [n for n in names if n not in METRIC_KEYS]
+    if unknown:
+        raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
+    return tuple(k for n in names for k in METRIC_KEYS[n] if RESULT_KEYS[k])
 
 
 def check_metric_names(names, kind: str) -> list[str]:
@@ -200,10 +226,23 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
 
 
 def is_improvement(metric: str, new: float, best: float | None) -> bool:
-    """Whether `new` beats `best` for `metric` (lower is better for fid/kid/w1, higher for is/modes)."""
+    """Whether `new` beats `best` for the result key `metric`, in its direction in `RESULT_KEYS`.
+
+    A non-finite `new` never improves; any finite `new` improves on no value (`best` None).
+
+    Raises:
+      ValueError: `metric` is not a result key, or one without a direction (a spread or a count).
+    """
+    direction = RESULT_KEYS.get(metric)
+    if direction is None:
+        ranked = ", ".join(k for k, d in RESULT_KEYS.items() if d)
+        what = "has no direction (a spread or a count)" if metric in RESULT_KEYS else "is not a metric result key"
+        raise ValueError(f"metric {metric!r} {what}; a best metric must be one of {ranked}")
+    if not np.isfinite(new):
+        return False
     if best is None:
-        return np.isfinite(new)
-    return new < best if LOWER_IS_BETTER.get(metric, True) else new > best
+        return True
+    return bool(new < best) if direction == LOWER else bool(new > best)
 
 
 def evaluate_samples(generate: Generate, source: Source, names, num_samples: int, extractor=None,
