@@ -10,6 +10,7 @@ Metric names (what to compute) and the result keys each produces (`METRIC_KEYS`)
   images: fid, is, kid, prd (precision and recall), stacked_modes (Stacked MNIST coverage, 1000 modes)
   points: modes (2-D mixtures: modes captured, high-quality fraction, reverse KL), w1 (1-D: Wasserstein-1
           to the data; 2-D: mean over the two axes of the 1-D W1 of the marginals)
+Every result also records how many generated and real samples the metrics saw (num_fake, num_real).
 `RESULT_KEYS` is the one table of every result key and the direction in which it improves.
 """
 
@@ -35,13 +36,15 @@ RESULT_KEYS = {
     "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
     "precision": HIGHER, "recall": HIGHER, "stacked_modes": HIGHER, "stacked_kl": LOWER,
     "modes": HIGHER, "num_modes": None, "high_quality": HIGHER, "reverse_kl": LOWER, "w1": LOWER,
+    "num_fake": None, "num_real": None,
 }
-# The result keys each metric name produces.
+# The result keys each metric name produces (besides the counts num_fake and num_real).
 METRIC_KEYS = {
     "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
     "stacked_modes": ("stacked_modes", "stacked_kl"),
     "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
 }
+COUNT_KEYS = ("num_fake", "num_real")
 
 Generate = Callable[[int, int], np.ndarray]
 
@@ -114,7 +117,11 @@ def generated_batches(generate: Generate, n: int, batch_size: int, seed: int) ->
 
 
 def real_batches(source: Source, n: int, batch_size: int, split: str = "train", seed: int = 0) -> Iterator[np.ndarray]:
-    """n real examples (images in [0, 1] as the source gives them) in batches."""
+    """Up to n real examples (images in [0, 1] as the source gives them) in batches.
+
+    A source may hold fewer than n examples (the embedded digits hold 6,000): then all of them come, and
+    the metrics computed from them record the true count (`num_real`).
+    """
     ds = source.dataset(split, seed).shuffle(10_000, seed=seed).take(n).batch(batch_size)
     for batch in ds:
         yield batch["x"].numpy()
@@ -131,8 +138,10 @@ class _FeatureSummary:
         self.num_kept = 0
         self.max_kept = max_kept
         self.probs: list[np.ndarray] = []
+        self.count = 0
 
     def add(self, features, probs):
+        self.count += len(features)
         self.moments.update(features.astype(np.float64))
         if self.num_kept < self.max_kept:
             take = features[: self.max_kept - self.num_kept]
@@ -170,7 +179,8 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
 
     Returns:
       {"fid": ..., "is": ..., "is_std": ..., "kid": ..., "kid_std": ..., "precision": ..., "recall": ...,
-       "stacked_modes": ..., "stacked_kl": ...} for the requested names.
+       "stacked_modes": ..., "stacked_kl": ...} for the requested names, and the numbers of generated and
+      real images the metrics saw, "num_fake" and "num_real" (0 when no metric needs real images).
     """
     names = check_metric_names(names, "image")
     results = {}
@@ -178,12 +188,14 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
         fake = list(fake)  # classified per channel below as well
         digits = np.concatenate([np.stack([extractor.predict(b[..., c:c + 1]) for c in range(3)], 1) for b in fake])
         cov = M.stacked_mnist_coverage(digits)
-        results.update(stacked_modes=int(cov.num_modes_covered), stacked_kl=float(cov.kl_to_uniform))
+        results.update(stacked_modes=int(cov.num_modes_covered), stacked_kl=float(cov.kl_to_uniform),
+                       num_fake=len(digits), num_real=0)
         names = [n for n in names if n != "stacked_modes"]
         if not names:
             return results
     fake_summary = _summarise(fake, extractor, max_kept)
     real_summary = _summarise(real, extractor, max_kept) if any(n in names for n in ("fid", "kid", "prd")) else None
+    results.update(num_fake=fake_summary.count, num_real=real_summary.count if real_summary else 0)
     if "fid" in names:
         mu1, s1 = fake_summary.moments.result()
         mu2, s2 = real_summary.moments.result()
@@ -212,9 +224,13 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
       mixture: the data distribution.
       names: among POINT_METRICS.
       real: [m, D] data samples for W1 (default: 20,000 drawn from the mixture).
+
+    Returns:
+      {"modes", "num_modes", "high_quality", "reverse_kl", "w1"} for the requested names, and the numbers of
+      generated and real points used, "num_fake" and "num_real" (0 when W1 is not requested).
     """
     names = check_metric_names(names, "points")
-    results = {}
+    results = {"num_fake": len(fake), "num_real": 0}
     if "modes" in names:
         cov = M.mode_coverage(fake, mixture.centers, mixture.std)
         results.update(modes=int(cov.num_modes_captured), num_modes=int(cov.num_modes),
@@ -222,6 +238,7 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
     if "w1" in names:
         real = mixture.sample(20_000, seed=12345)[0] if real is None else real
         results["w1"] = float(np.mean([M.empirical_w1(fake[:, d], real[:, d]) for d in range(fake.shape[1])]))
+        results["num_real"] = len(real)
     return results
 
 
@@ -253,7 +270,8 @@ def evaluate_samples(generate: Generate, source: Source, names, num_samples: int
       generate: (n, seed) -> samples (images in [0, 1] or points).
       source: the real data.
       names: metric names valid for the source's kind.
-      num_samples: generated (and real) samples to compare.
+      num_samples: generated (and real) samples to compare. A source with fewer real examples gives all it
+        has; the result's "num_fake" and "num_real" say how many were compared.
       extractor: feature extractor for image metrics.
       batch_size: generation batch size.
       seed: seed of the generated set (the real set uses seed + 1).
