@@ -48,12 +48,25 @@ def _conv(filters, kernel, norm, **kwargs):
     return layers.SpectralNormalization(layer) if norm == "spectral" else layer
 
 
+def _layer_norm(x):
+    """Layer normalisation (Ba et al. 2016) of each example over all its features, with a per-channel scale
+    and offset: over (H, W, C) for conv features, as the WGAN-GP reference code does (Gulrajani et al. 2017,
+    `tflib/ops/layernorm.py`: moments over axes [1, 2, 3], one scale and offset per channel, epsilon 1e-5).
+    That is group normalisation with one group (Wu & He 2018). Keras' LayerNormalization would normalise
+    each pixel over its channels alone."""
+    if len(x.shape) == 4:
+        return layers.GroupNormalization(groups=1, epsilon=1e-5)(x)
+    return layers.LayerNormalization(epsilon=1e-5)(x)
+
+
 def _normalise(x, norm, sync_batch_norm):
     if norm == "batch":
         return _batch_norm(sync_batch_norm)(x)
     if norm == "layer":
-        return layers.LayerNormalization()(x)
+        return _layer_norm(x)
     return x
+
+
 
 
 def _generator_input(latent_dim, num_classes, embed_dim=None):
