@@ -1,13 +1,18 @@
-"""Discriminator layers that let D compare a sample with the rest of its batch (mode-collapse remedies).
+"""Layers of the GAN networks that Keras lacks or gets wrong for GANs.
 
-Under a distribution strategy "the batch" is the replica's share of it. Do not combine these layers with a
-per-example gradient penalty: they make each score depend on the other examples.
+- `MinibatchDiscrimination`, `MinibatchStddev`: let D compare a sample with the rest of its batch
+  (mode-collapse remedies). Under a distribution strategy "the batch" is the replica's share of it. Do not
+  combine them with a per-example gradient penalty: they make each score depend on the other examples.
+- `Dropout`: replica-aware dropout (different masks on every replica, the single-device masks overall).
 """
 
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers, ops
+
+from tfgan import distribute
 
 
 class MinibatchDiscrimination(layers.Layer):
@@ -60,3 +65,48 @@ class MinibatchStddev(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], input_shape[-1] + 1)
+
+
+class Dropout(layers.Layer):
+    """Dropout (Srivastava et al. 2014) with masks drawn for the global batch and sliced per replica.
+
+        y = x * m / (1 - rate),   m ~ Bernoulli(1 - rate) per element, in training;   y = x otherwise.
+
+    Keras' `Dropout` draws from a `SeedGenerator` whose state is a mirrored variable under MirroredStrategy, so
+    every replica draws the same mask for its own rows. This layer draws the mask for the GLOBAL batch
+    (replicas x this replica's rows) from that state, which is the same on every replica, and keeps this
+    replica's rows (`tfgan.distribute.replica_slice`), as `tfgan.random` does for noise: replicas see different
+    masks, and a step on R replicas uses exactly the masks one device would for the same global batch. The
+    state advances once per call; it is a variable of the model (not a weight), checkpointed by
+    `tfgan.model.GAN.checkpoint_items`, so masks continue across a resume.
+
+    Args:
+      rate: fraction of the units dropped, in [0, 1).
+      seed: seed of the layer's `keras.random.SeedGenerator` (None: drawn from Keras' global seed, set by
+        `keras.utils.set_random_seed`).
+    """
+
+    def __init__(self, rate: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"rate must be in [0, 1), got {rate}")
+        self.rate, self.seed = float(rate), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        batch = tf.shape(inputs)[0]
+        replicas, _ = distribute.replica_info()
+        shape = tf.concat([[batch * replicas], tf.shape(inputs)[1:]], 0)
+        uniform = tf.random.stateless_uniform(shape, seed=self.seed_generator.next())
+        keep = tf.cast(distribute.replica_slice(uniform, batch) >= self.rate, inputs.dtype)
+        return inputs * keep / tf.cast(1.0 - self.rate, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return super().get_config() | {"rate": self.rate, "seed": self.seed}

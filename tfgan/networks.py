@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from tfgan.layers import MinibatchDiscrimination, MinibatchStddev
+from tfgan.layers import Dropout, MinibatchDiscrimination, MinibatchStddev
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
@@ -156,7 +156,7 @@ def mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Sequence
         x = _normalise(x, norm, sync_batch_norm)
         x = layers.LeakyReLU(0.2)(x)
         if dropout:
-            x = layers.Dropout(dropout)(x)
+            x = Dropout(dropout)(x)
     if minibatch_features:
         x = MinibatchDiscrimination(minibatch_features)(x)
     return keras.Model(inputs, _discriminator_head(x, label, num_classes, conditioning, norm), name=name)
@@ -252,7 +252,7 @@ def dcgan_discriminator(image_size: int = 28, channels: int = 1, base_filters: i
             x = _normalise(x, norm, sync_batch_norm)
         x = layers.LeakyReLU(0.2)(x)
         if dropout:
-            x = layers.Dropout(dropout)(x)
+            x = Dropout(dropout)(x)
     x = layers.Flatten()(x)
     if minibatch_features:
         x = MinibatchDiscrimination(minibatch_features)(x)
