@@ -36,10 +36,11 @@ def test_resolve_precision(monkeypatch):
         distribute.resolve_precision("fp8")
 
 
-@pytest.mark.parametrize("penalties", [(), (GradientPenalty(10.0),)], ids=["plain", "gradient_penalty"])
-def test_bfloat16_step_keeps_float32_variables_losses_and_outputs(penalties):
+@pytest.mark.parametrize("penalties, d_norm", [((), "none"), ((GradientPenalty(10.0),), "none"), ((), "spectral")],
+                         ids=["plain", "gradient_penalty", "spectral_norm"])
+def test_bfloat16_step_keeps_float32_variables_losses_and_outputs(penalties, d_norm):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    gan = tiny_image_gan(penalties=penalties, loss="wasserstein" if penalties else "non_saturating")
+    gan = tiny_image_gan(penalties=penalties, loss="wasserstein" if penalties else "non_saturating", d_norm=d_norm)
     before = [w.numpy() for w in gan.discriminator.trainable_weights]
     logs = gan.train_on_batch(*image_batch(16), return_dict=True)
     for name, value in logs.items():

@@ -9,6 +9,9 @@ discriminator updates (each on its own real minibatch and fresh noise), then one
 Variants (WGAN, WGAN-GP, LSGAN, ...) are choices of the loss pair, penalties, critic steps, weight
 clipping and optimizers, never copies of this loop; a subclass may override `generator_step` alone
 (e.g. unrolled GANs).
+
+Each network's update runs one power iteration of its spectral normalisations
+(`tfgan.layers.SpectralNormalization`) first.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from tfgan import distribute
+from tfgan.layers import power_iterate, spectral_normalizations
 from tfgan.losses import LossPair, get_loss_pair
 from tfgan.penalties import Penalty
 from tfgan.random import PRIORS, StepRandom
@@ -72,6 +76,9 @@ class GAN(keras.Model):
         if ema_decay is not None:
             self.ema_generator = keras.models.clone_model(generator)
             self.ema_generator.set_weights(generator.get_weights())
+        # Spectral normalisations of each network: one power iteration per update of that network.
+        self._spectral = {"generator": spectral_normalizations(generator),
+                          "discriminator": spectral_normalizations(discriminator)}
         # Completed train steps: drives the noise stream, so checkpointing it checkpoints the RNG state.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
                                            aggregation="only_first_replica")
@@ -137,6 +144,7 @@ class GAN(keras.Model):
         fake = self.generator(self._generator_inputs(rng.latent(batch, self.latent_dim, self.prior), labels),
                               training=True)
         fake = tf.cast(tf.stop_gradient(fake), real.dtype)
+        power_iterate(self._spectral["discriminator"])
 
         def discriminate(x):
             return self.discriminator(self._discriminator_inputs(x, labels), training=True)
@@ -163,6 +171,7 @@ class GAN(keras.Model):
         """One generator update; `real` sets the batch size (and feeds look-ahead variants such as unrolled GANs)."""
         batch = tf.shape(real)[0]
         z = rng.latent(batch, self.latent_dim, self.prior)
+        power_iterate(self._spectral["generator"])
         with tf.GradientTape() as tape:
             fake = self.generator(self._generator_inputs(z, labels), training=True)
             fake_out = self.discriminator(self._discriminator_inputs(fake, labels), training=True)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from tfgan.layers import Dropout, MinibatchDiscrimination, MinibatchStddev
+from tfgan.layers import Dropout, MinibatchDiscrimination, MinibatchStddev, SpectralNormalization
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
@@ -40,12 +40,13 @@ def _batch_norm(sync: bool) -> layers.Layer:
 
 def _dense(units, norm, **kwargs):
     layer = layers.Dense(units, **kwargs)
-    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+    # tfgan's W / sigma(W) reparameterisation (Miyato et al. 2018), in the Dense layer's own dtype policy.
+    return SpectralNormalization(layer) if norm == "spectral" else layer
 
 
 def _conv(filters, kernel, norm, **kwargs):
     layer = layers.Conv2D(filters, kernel, strides=2, padding="same", **kwargs)
-    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+    return SpectralNormalization(layer) if norm == "spectral" else layer
 
 
 def _layer_norm(x):
@@ -65,8 +66,6 @@ def _normalise(x, norm, sync_batch_norm):
     if norm == "layer":
         return _layer_norm(x)
     return x
-
-
 
 
 def _generator_input(latent_dim, num_classes, embed_dim=None):
