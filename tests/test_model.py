@@ -7,6 +7,7 @@ import tensorflow as tf
 from conftest import mirrored_two_cpus
 from helpers import image_batch, state_of, tiny_image_gan
 
+from tfgan.model import GAN
 from tfgan.penalties import get_penalty
 from tfgan.random import StepRandom
 from tfgan.trainer import make_train_function
@@ -146,3 +147,63 @@ def test_replicas_draw_different_noise():
     assert not np.allclose(z0, z1)
     # And together they are exactly the single-device draw over the global batch of 8.
     np.testing.assert_allclose(np.concatenate([z0, z1]), StepRandom(0, tf.constant(0, tf.int64)).normal(8, [3]))
+
+
+# --- regularisation losses ----------------------------------------------------------------------------------
+
+def _linear_gan(g_l2=0.0, d_l2=0.0, d_activity_l2=0.0, lr=0.1):
+    """G: z [4] -> Dense -> 8x8x1; D: flatten -> Dense(1). Plain SGD, so an update is -lr * gradient."""
+    keras.utils.set_random_seed(0)
+    reg = lambda c: keras.regularizers.L2(c) if c else None  # noqa: E731
+    z = keras.Input((4,))
+    g = keras.Model(z, keras.layers.Reshape((8, 8, 1))(keras.layers.Dense(64, kernel_regularizer=reg(g_l2))(z)))
+    x = keras.Input((8, 8, 1))
+    score = keras.layers.Dense(1, kernel_regularizer=reg(d_l2), activity_regularizer=reg(d_activity_l2))(
+        keras.layers.Flatten()(x))
+    gan = GAN(g, keras.Model(x, score), 4)
+    gan.compile(d_optimizer=keras.optimizers.SGD(lr), g_optimizer=keras.optimizers.SGD(lr))
+    return gan
+
+
+def _kernel(model):
+    return next(w for w in model.trainable_weights if len(w.shape) == 2)
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_weight_regularisers_join_each_networks_loss_once(replicas):
+    """L2(c) adds c ||W||^2, whose gradient is 2 c W: a regularised SGD update differs from the unregularised one
+    by exactly -lr * 2c * W, on one device and summed over two replicas (each adds its 1/replicas share)."""
+    strategy = mirrored_two_cpus() if replicas == 2 else tf.distribute.get_strategy()
+    x, _ = image_batch(8)
+    results = {}
+    for name, kwargs in {"plain": {}, "d": dict(d_l2=0.3), "g": dict(g_l2=0.3)}.items():
+        with strategy.scope():
+            gan = _linear_gan(**kwargs)
+        initial = {"d": _kernel(gan.discriminator).numpy(), "g": _kernel(gan.generator).numpy()}
+        _distributed_steps(strategy, gan, x, 1)
+        results[name] = {"d": _kernel(gan.discriminator).numpy(), "g": _kernel(gan.generator).numpy()}
+    for net in ("d", "g"):  # D is updated first, so a G regulariser cannot change D's update, nor D's change G's
+        np.testing.assert_allclose(results[net][net] - results["plain"][net], -0.1 * 2 * 0.3 * initial[net],
+                                   rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results["g"]["d"], results["plain"]["d"], rtol=1e-6)
+
+
+def test_activity_regulariser_of_the_real_and_fake_passes_joins_the_discriminator_loss():
+    """Dense(1, activity_regularizer=L2(c)) adds c * mean_i s_i^2 per pass (Keras divides by the batch), so the
+    head's kernel gradient gains 2c * mean_i s_i x_i over the real and over the fake batch."""
+    x, _ = image_batch(8)
+    plain, regularised = _linear_gan(), _linear_gan(d_activity_l2=0.05)
+    kernel = _kernel(regularised.discriminator).numpy()
+    bias = regularised.discriminator.trainable_weights[1].numpy()
+    z = StepRandom(0, tf.constant(0, tf.int64)).latent(8, 4, "normal")  # the D step's noise (first draw)
+    fake = regularised.generator(z).numpy()
+    plain.train_step(tf.constant(x))
+    regularised.train_step(tf.constant(x))
+    gradient = 0.0
+    for batch in (x, fake):
+        flat = batch.reshape(8, -1)
+        scores = flat @ kernel + bias
+        gradient = gradient + 2 * 0.05 * flat.T @ scores / 8
+    np.testing.assert_allclose(_kernel(regularised.discriminator).numpy() - _kernel(plain.discriminator).numpy(),
+                               -0.1 * gradient, rtol=1e-4, atol=1e-6)
+

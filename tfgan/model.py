@@ -10,8 +10,8 @@ Variants (WGAN, WGAN-GP, LSGAN, ...) are choices of the loss pair, penalties, cr
 clipping and optimizers, never copies of this loop; a subclass may override `generator_step` alone
 (e.g. unrolled GANs).
 
-Each network's update runs one power iteration of its spectral normalisations
-(`tfgan.layers.SpectralNormalization`) first.
+Each network's update adds its Keras regularisation losses (`kernel_regularizer`, `add_loss`) and runs one
+power iteration of its spectral normalisations (`tfgan.layers.SpectralNormalization`) first.
 """
 
 from __future__ import annotations
@@ -150,12 +150,18 @@ class GAN(keras.Model):
             return self.discriminator(self._discriminator_inputs(x, labels), training=True)
 
         with tf.GradientTape() as tape:
-            real_out, fake_out = discriminate(real), discriminate(fake)
+            real_out = discriminate(real)
+            real_losses = self.discriminator.losses
+            fake_out = discriminate(fake)
+            fake_losses = self.discriminator.losses
             per_example = self.loss_pair.discriminator(real_out, fake_out)
             penalty_values = {p.name: tf.cast(p(discriminate, real, fake, rng), tf.float32)
                               for p in self.penalties}
             total = per_example + tf.add_n(list(penalty_values.values())) if penalty_values else per_example
             loss = distribute.global_mean(total)
+            regularization = _regularization(self.discriminator, [real_losses, fake_losses])
+            if regularization is not None:
+                loss += distribute.replica_share(regularization)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -174,9 +180,13 @@ class GAN(keras.Model):
         power_iterate(self._spectral["generator"])
         with tf.GradientTape() as tape:
             fake = self.generator(self._generator_inputs(z, labels), training=True)
+            generator_losses = self.generator.losses
             fake_out = self.discriminator(self._discriminator_inputs(fake, labels), training=True)
             per_example = self.loss_pair.generator(fake_out)
             loss = distribute.global_mean(per_example)
+            regularization = _regularization(self.generator, [generator_losses])
+            if regularization is not None:
+                loss += distribute.replica_share(regularization)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -270,6 +280,23 @@ def _seed_states(model: keras.Model) -> list:
     """The `keras.random.SeedGenerator` state variables of `model`: in `variables` but not in `weights`."""
     weights = {id(v) for v in model.weights}
     return [v for v in model.variables if id(v) not in weights]
+
+
+def _regularization(model: keras.Model, passes: list[list]) -> tf.Tensor | None:
+    """The regularisation loss of one update of `model`, or None when it has none.
+
+    `passes` holds `model.losses` read after each forward pass of the update. Each holds the weight
+    regularisers (`kernel_regularizer`, ...) and that pass's `add_loss` terms (Keras clears those at every
+    call of the model). The update's regulariser is the weight regularisers once plus the `add_loss` terms
+    of every pass: sum over passes of sum(losses) - (passes - 1) * weight regularisers.
+    """
+    if not any(passes):
+        return None
+    total = tf.add_n([tf.cast(x, tf.float32) for losses in passes for x in losses])
+    weights = [v.regularizer(v) for v in model.trainable_weights if getattr(v, "regularizer", None) is not None]
+    if weights and len(passes) > 1:
+        total -= (len(passes) - 1) * tf.add_n([tf.cast(x, tf.float32) for x in weights])
+    return total
 
 
 class UnrolledGAN(GAN):
