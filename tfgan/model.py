@@ -11,7 +11,8 @@ clipping and optimizers, never copies of this loop; a subclass may override `gen
 (e.g. unrolled GANs).
 
 Each network's update adds its Keras regularisation losses (`kernel_regularizer`, `add_loss`) and runs one
-power iteration of its spectral normalisations (`tfgan.layers.SpectralNormalization`) first.
+power iteration of its spectral normalisations (`tfgan.layers.SpectralNormalization`) first. Under a
+float16 compute dtype both optimizers scale the loss dynamically (`keras.optimizers.LossScaleOptimizer`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import keras
 import tensorflow as tf
 
 from tfgan import distribute
-from tfgan.layers import power_iterate, spectral_normalizations
+from tfgan.layers import power_iterate, spectral_normalizations, sublayers
 from tfgan.losses import LossPair, get_loss_pair
 from tfgan.penalties import Penalty
 from tfgan.random import PRIORS, StepRandom
@@ -93,10 +94,23 @@ class GAN(keras.Model):
         """Sets both optimizers and builds their state now, inside the caller's strategy scope.
 
         Building lazily inside a replicated step fails with 2+ replicas, so the slots are created here.
+
+        When either network computes in float16, each optimizer is wrapped in its own
+        `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling, Micikevicius et al. 2018): the loss is
+        multiplied by a scale S (initially 2^15) before differentiation and the gradients divided by S, so small
+        float16 gradients (the gradient penalty's second backward pass first) do not underflow to zero. A step
+        with a non-finite gradient is skipped and S halved; S doubles after `dynamic_growth_steps` (2,000)
+        finite steps. An optimizer that is already a LossScaleOptimizer is kept as it is. bfloat16 has
+        float32's exponent range and needs no scaling.
         """
         super().compile(**kwargs)
         if d_optimizer is g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two optimizer instances, got the same object")
+        if _computes_in_float16(self.generator) or _computes_in_float16(self.discriminator):
+            d_optimizer, g_optimizer = _loss_scaled(d_optimizer), _loss_scaled(g_optimizer)
+        if _inner(d_optimizer) is _inner(g_optimizer):
+            raise ValueError("d_optimizer and g_optimizer must wrap two optimizer instances, got the same inner "
+                             "optimizer")
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         d_optimizer.build(self.discriminator.trainable_variables)
@@ -280,6 +294,20 @@ def _seed_states(model: keras.Model) -> list:
     """The `keras.random.SeedGenerator` state variables of `model`: in `variables` but not in `weights`."""
     weights = {id(v) for v in model.weights}
     return [v for v in model.variables if id(v) not in weights]
+
+
+def _computes_in_float16(model: keras.Model) -> bool:
+    return any(layer.compute_dtype == "float16" for layer in sublayers(model))
+
+
+def _loss_scaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def _inner(optimizer):
+    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 def _regularization(model: keras.Model, passes: list[list]) -> tf.Tensor | None:
