@@ -50,6 +50,7 @@ class GANConfig:
     r1_gamma: float = 10.0
     unrolled_steps: int = 0                  # 0: plain alternating updates
     ema_decay: float = 0.0                   # 0: no EMA generator
+    ema_rampup: bool = True                  # decay min(ema_decay, (1 + t) / (10 + t)) at step t
     optimizer: str = "adam"                  # adam | rmsprop | sgd
     d_learning_rate: float = 2e-4
     g_learning_rate: float = 2e-4

@@ -74,6 +74,8 @@ _HELP = {
     "r1_gamma": "R1 penalty weight gamma (the penalty is gamma/2 E||grad D(x)||^2).",
     "unrolled_steps": "Unrolled GAN: discriminator look-ahead steps before each generator update (0: off).",
     "ema_decay": "Exponential moving average of generator weights for sampling and export (0: off; e.g. 0.999).",
+    "ema_rampup": "Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) at step t, so that the average "
+                  "forgets the random initialisation (tf.train.ExponentialMovingAverage's num_updates).",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
     "d_learning_rate": "Discriminator learning rate.",
     "g_learning_rate": "Generator learning rate.",

@@ -28,7 +28,7 @@ from tfgan.data import DataSpec, Source, get_source, make_dataset
 from tfgan.data.toy import get_toy
 from tfgan.export import ExportSpec, export_generator
 from tfgan.losses import get_loss_pair
-from tfgan.model import GAN, UnrolledGAN
+from tfgan.model import GAN, UnrolledGAN, estimate_batch_norm_statistics
 from tfgan.penalties import get_penalty
 from tfgan.trainer import Hook, Trainer, is_chief
 from tfgan.visualize import SampleWriter
@@ -136,7 +136,7 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
     penalties = [get_penalty(name, c.gp_weight, c.gp_target, c.gp_one_sided, c.r1_gamma) for name in c.penalties]
     kwargs = dict(loss=get_loss_pair(c.loss, c.label_smoothing), penalties=penalties, critic_steps=c.critic_steps,
                   prior=config.model.prior, num_classes=num_classes, weight_clip=c.weight_clip or None,
-                  ema_decay=c.ema_decay or None, seed=config.train.seed)
+                  ema_decay=c.ema_decay or None, ema_rampup=c.ema_rampup, seed=config.train.seed)
     if c.unrolled_steps:
         gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
     else:
@@ -319,9 +319,12 @@ def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -
     num_classes = spec.num_classes if config.data.conditional else 0
     generator, _ = build_networks(config.model, spec, num_classes, sync_batch_norm=False)
     step = tf.Variable(0, dtype=tf.int64)
-    # The EMA generator, when there is one, is what samples and exports use.
+    # The EMA generator, when there is one, is what samples and exports use, with its batch-norm statistics
+    # estimated for its weights by the function the in-training samples use (GAN.sampling_generator).
     key = "ema_generator" if config.gan.ema_decay else "generator"
     tf.train.Checkpoint(**{key: generator, "step_counter": step}).restore(latest).expect_partial()
+    if config.gan.ema_decay:
+        estimate_batch_norm_statistics(generator, config.model.latent_dim, config.model.prior, num_classes)
     export_dir = config.export.export_dir or os.path.join(run_dir, "export")
     spec_out = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model), num_classes,
                           spec.kind)
