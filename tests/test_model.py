@@ -68,13 +68,22 @@ def test_weight_clipping_bounds_every_critic_weight():
 
 
 def test_keras_fit_runs_and_resets_metrics():
-    gan = tiny_image_gan()
     x, y = image_batch(64)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16, drop_remainder=True).repeat()
+    gan = tiny_image_gan()
     history = gan.fit(ds, steps_per_epoch=4, epochs=2, verbose=0)
     assert len(history.history["d_loss"]) == 2 and len(history.history["g_loss"]) == 2
     assert int(gan.step_counter) == 8
     assert np.all(np.isfinite(history.history["d_real"]))
+    # The same 8 steps one batch at a time, each reporting only its own metrics: fit's epoch values must be
+    # the means over that epoch's 4 steps, not running means that still include the first epoch.
+    twin = tiny_image_gan()
+    steps = [twin.train_on_batch(*batch, return_dict=True) for batch in ds.take(8)]
+    for name in gan.metric_names():
+        epochs = [np.mean([s[name] for s in steps[:4]]), np.mean([s[name] for s in steps[4:]])]
+        np.testing.assert_allclose(history.history[name], epochs, rtol=1e-4, atol=1e-6, err_msg=name)
+        if name in ("d_loss", "g_loss"):  # the check can tell a reset from a running mean over 8 steps
+            assert abs(np.mean([s[name] for s in steps]) - epochs[1]) > 1e-3, name
 
 
 def test_same_optimizer_twice_rejected():
