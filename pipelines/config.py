@@ -50,6 +50,7 @@ class GANConfig:
     r1_gamma: float = 10.0
     unrolled_steps: int = 0                  # 0: plain alternating updates
     ema_decay: float = 0.0                   # 0: no EMA generator
+    ema_rampup: bool = True                  # decay min(ema_decay, (1 + t) / (10 + t)) at step t
     optimizer: str = "adam"                  # adam | rmsprop | sgd
     d_learning_rate: float = 2e-4
     g_learning_rate: float = 2e-4
@@ -218,15 +219,20 @@ def validate(config: PipelineConfig) -> None:
     if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
         raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
     e = config.eval
-    from tfgan.evaluation import IMAGE_METRICS, POINT_METRICS
+    from tfgan.evaluation import IMAGE_METRICS, POINT_METRICS, default_metrics, rankable_keys
     allowed = POINT_METRICS if points else IMAGE_METRICS
     bad = [n for n in e.eval_metrics if n not in allowed]
     if bad:
         raise ValueError(f"--eval_metrics={','.join(e.eval_metrics)}: for {'toy' if points else 'image'} data each "
                          f"must be one of {', '.join(allowed)}")
-    keys = {"fid", "is", "kid", "precision", "recall", "stacked_modes", "modes", "w1", "reverse_kl", "high_quality"}
-    if e.best_metric and e.best_metric not in keys:
-        raise ValueError(f"--best_metric={e.best_metric}: must be one of {', '.join(sorted(keys))}")
+    if e.best_metric:
+        names = e.eval_metrics or default_metrics("points" if points else "image",
+                                                  (toy.get_toy(d.dataset).dim,) if points else ())
+        choices = rankable_keys(names)
+        if e.best_metric not in choices:
+            raise ValueError(f"--best_metric={e.best_metric}: must be a result of --eval_metrics="
+                             f"{','.join(names)}{' (the defaults)' if not e.eval_metrics else ''}, one of "
+                             f"{', '.join(choices)}")
     if e.best_metric and not e.eval_every:
         raise ValueError(f"--best_metric={e.best_metric} needs --eval_every > 0")
     if e.feature_extractor not in ("mnist", "inception"):

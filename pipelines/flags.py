@@ -77,6 +77,8 @@ _HELP = {
     "r1_gamma": "R1 penalty weight gamma (the penalty is gamma/2 E||grad D(x)||^2).",
     "unrolled_steps": "Unrolled GAN: discriminator look-ahead steps before each generator update (0: off).",
     "ema_decay": "Exponential moving average of generator weights for sampling and export (0: off; e.g. 0.999).",
+    "ema_rampup": "Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) at step t, so that the average "
+                  "forgets the random initialisation (tf.train.ExponentialMovingAverage's num_updates).",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
     "d_learning_rate": "Discriminator learning rate.",
     "g_learning_rate": "Generator learning rate.",
@@ -98,7 +100,9 @@ _HELP = {
     "eval_every": "Steps between evaluations during training (0: none).",
     "eval_metrics": "Metrics evaluated during training: fid, is, kid, prd, stacked_modes (images) or modes, w1 (toys); "
                     "empty: the defaults for the data.",
-    "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best (e.g. fid, modes, w1).",
+    "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best: a result of "
+                   "--eval_metrics with a direction (e.g. fid, is, precision, modes, high_quality, w1; the table is "
+                   "tfgan.evaluation.RESULT_KEYS).",
     "eval_num_samples": "Generated samples per evaluation.",
     "feature_extractor": "Features for image metrics: mnist (shipped classifier) or inception (--inception_weights).",
     "inception_weights": "Local InceptionV3 weights file (keras.applications format) for --feature_extractor=inception.",

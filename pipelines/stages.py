@@ -364,7 +364,9 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
     for name, picture in pictures.items():
         files[name] = os.path.join(out_dir, f"{name}.png")
         visualize.write_png(files[name], picture)
-    record = {"step": step, "saved_model": saved_model, "num_samples": num_samples, "metrics": result,
+    # The counts the metrics saw: a source may hold fewer real examples than asked for.
+    record = {"step": step, "saved_model": saved_model, "num_samples": result["num_fake"],
+              "num_real": result["num_real"], "metrics": result,
               "seconds": round(time.perf_counter() - start, 1)}
     files["metrics"] = os.path.join(out_dir, "metrics.json")
     with tf.io.gfile.GFile(files["metrics"], "w") as f:
@@ -376,7 +378,7 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
         for name, picture in pictures.items():
             tf.summary.image(name, picture[None])
     writer.flush()
-    print(f"evaluated {saved_model} on {num_samples} samples: " +
+    print(f"evaluated {saved_model} on {result['num_fake']} samples ({result['num_real']} real): " +
           " | ".join(f"{k} {v:.4g}" for k, v in result.items()), file=out)
     for name, path in files.items():
         print(f"  {name}: {path}", file=out)

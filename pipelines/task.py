@@ -12,7 +12,7 @@ from pipelines.config import GANConfig, ModelConfig, PipelineConfig
 from tfgan import distribute, networks
 from tfgan.data import DataSpec
 from tfgan.losses import get_loss_pair
-from tfgan.model import GAN, UnrolledGAN
+from tfgan.model import GAN, UnrolledGAN, estimate_batch_norm_statistics
 from tfgan.penalties import get_penalty
 
 
@@ -60,7 +60,7 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
     penalties = [get_penalty(name, c.gp_weight, c.gp_target, c.gp_one_sided, c.r1_gamma) for name in c.penalties]
     kwargs = dict(loss=get_loss_pair(c.loss, c.label_smoothing), penalties=penalties, critic_steps=c.critic_steps,
                   prior=config.model.prior, num_classes=num_classes, weight_clip=c.weight_clip or None,
-                  ema_decay=c.ema_decay or None, seed=config.train.seed)
+                  ema_decay=c.ema_decay or None, ema_rampup=c.ema_rampup, seed=config.train.seed)
     if c.unrolled_steps:
         gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
     else:
@@ -91,7 +91,8 @@ def restore_generator(config: PipelineConfig, spec: DataSpec, checkpoint: str) -
       ValueError: some generator variable is not in the checkpoint (a config that does not match the run).
     """
     set_precision("none")
-    generator, _ = build_networks(config.model, spec, generator_classes(config, spec), sync_batch_norm=False)
+    num_classes = generator_classes(config, spec)
+    generator, _ = build_networks(config.model, spec, num_classes, sync_batch_norm=False)
     key = "ema_generator" if config.gan.ema_decay else "generator"
     status = tf.train.Checkpoint(**{key: generator}).restore(checkpoint).expect_partial()
     try:
@@ -100,4 +101,8 @@ def restore_generator(config: PipelineConfig, spec: DataSpec, checkpoint: str) -
         raise ValueError(f"{checkpoint} does not hold every variable of the {key} that the run's config "
                          f"describes ({str(e).splitlines()[0][:200]}); was the run trained with other model "
                          f"flags?") from None
+    if config.gan.ema_decay:
+        # The EMA generator's batch-norm statistics, estimated for its averaged weights by the function the
+        # in-training samples use (GAN.sampling_generator), so the export samples what training showed.
+        estimate_batch_norm_statistics(generator, config.model.latent_dim, config.model.prior, num_classes)
     return generator

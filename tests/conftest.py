@@ -31,8 +31,20 @@ def _float32_policy():
     keras.mixed_precision.set_global_policy("float32")
 
 
+_MIRRORED = []
+
+
 def mirrored_two_cpus():
+    """One MirroredStrategy over two logical CPUs for the whole session.
+
+    Strategies created one after another in a process number their collective ops from the same keys; once
+    a test runs more collectives than an earlier one (synchronised batch norm in both networks, several
+    critic steps), an instance key meets the earlier strategy's op of another shape and the collective
+    aborts ("Shape mismatch in the collective instance"). A pipeline run has one strategy per process.
+    """
     cpus = tf.config.list_logical_devices("CPU")
     if len(cpus) < 2:
         pytest.skip("needs two logical CPU devices (set up in conftest before TensorFlow initialises)")
-    return tf.distribute.MirroredStrategy([d.name for d in cpus[:2]])
+    if not _MIRRORED:
+        _MIRRORED.append(tf.distribute.MirroredStrategy([d.name for d in cpus[:2]]))
+    return _MIRRORED[0]

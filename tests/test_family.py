@@ -1,5 +1,7 @@
 """The GAN family as parts of one train_step: unrolled look-ahead, EMA, conditional models, minibatch layers."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from tfgan import networks
 from tfgan.export import ExportSpec, export_generator
 from tfgan.layers import MinibatchDiscrimination, MinibatchStddev
 from tfgan.model import GAN, UnrolledGAN
+from tfgan.random import sample_latents
 
 
 def _pair(cls, **kwargs):
@@ -36,16 +39,82 @@ def test_unrolled_lookahead_is_restored_and_changes_the_generator_update():
     assert g_diff > 1e-4  # the generator answered the look-ahead discriminator
 
 
-def test_ema_generator_follows_the_formula():
-    gan = _pair(GAN, ema_decay=0.9)
-    before = [w.numpy() for w in gan.generator.weights]
-    np.testing.assert_allclose(before[0], gan.ema_generator.weights[0].numpy())
-    gan.train_step(tf.constant(image_batch(8)[0]))
-    after = [w.numpy() for w in gan.generator.weights]
-    for b, a, e in zip(before, after, gan.ema_generator.weights):
-        np.testing.assert_allclose(e.numpy(), 0.9 * b + 0.1 * a, rtol=1e-5, atol=1e-7)
+@pytest.mark.parametrize("rampup", [True, False], ids=["rampup", "fixed_decay"])
+def test_ema_generator_follows_the_formula(rampup):
+    """w_ema <- beta w_ema + (1 - beta) w with beta_t = min(decay, (1 + t) / (10 + t)): 0.1 at the first update,
+    2/11 at the second (with decay 0.9); the decay itself without the ramp."""
+    gan = _pair(GAN, ema_decay=0.9, ema_rampup=rampup)
+    x = tf.constant(image_batch(8)[0])
+    ema = [w.numpy() for w in gan.generator.weights]
+    np.testing.assert_allclose(ema[0], gan.ema_generator.weights[0].numpy())
+    for beta in ((0.1, 2 / 11) if rampup else (0.9, 0.9)):
+        gan.train_step(x)
+        ema = [beta * e + (1 - beta) * w.numpy() for e, w in zip(ema, gan.generator.weights)]
+        for e, v in zip(ema, gan.ema_generator.weights):
+            np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-7)
     assert gan.sampling_generator is gan.ema_generator
     assert "ema_generator" in gan.checkpoint_items()
+
+
+def test_ema_rampup_forgets_the_initialisation():
+    """The weight of the initial value in the average after t updates: prod_{s<t} beta_s. At decay 0.999 a fixed
+    decay keeps 0.999^1000 = 37% of it after 1,000 steps; the ramp keeps prod (1+s)/(10+s) = 9! t! / (t+9)!."""
+    gan = _pair(GAN, ema_decay=0.999)
+    kept = 1.0
+    for t in range(1000):
+        gan.step_counter.assign(t)
+        kept *= float(gan.ema_beta())
+    assert 0.999 ** 1000 == pytest.approx(0.368, abs=1e-3)
+    assert kept == pytest.approx(np.prod([(1 + s) / (10 + s) for s in range(1000)]), rel=1e-3) and kept < 1e-20
+
+
+def _batch_norm_inputs(generator, z):
+    """Each BatchNormalization's inputs [n * positions, channels] in inference mode."""
+    norms = [layer for layer in generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    outputs = keras.Model(generator.input, [layer.input for layer in norms])(z, training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return norms, [np.asarray(o, np.float64).reshape(-1, o.shape[-1]) for o in outputs]
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "dcgan"])
+def test_ema_batch_norm_statistics_are_those_of_the_ema_weights(architecture):
+    """After training, sampling re-estimates the EMA generator's batch-norm statistics: each layer's moving mean
+    and variance are the mean and variance of its inputs over fresh latents from the prior, in inference mode."""
+    keras.utils.set_random_seed(0)
+    if architecture == "mlp":
+        gan = tiny_image_gan(ema_decay=0.5)
+    else:
+        g = networks.dcgan_generator(8, 28, base_filters=4)
+        d = networks.dcgan_discriminator(28, base_filters=4)
+        gan = GAN(g, d, 8, ema_decay=0.5)
+        gan.compile(d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2))
+    shape = (8, 8, 1) if architecture == "mlp" else (28, 28, 1)
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, *shape)).astype(np.float32))
+    for _ in range(5):
+        gan.train_step(x)
+    z = sample_latents(8192, 8, "normal", seed=77)  # not the estimator's latents
+    gan.generate(z[:4])
+    norms, inputs = _batch_norm_inputs(gan.ema_generator, z)
+    raw_norms = [layer for layer in gan.generator.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+    def fits(norm, x_in):
+        # Two independent estimates (4,096 and 8,192 latents) of each feature's mean and variance: within 5
+        # standard errors, 0.1 std for the mean and 15% for the variance.
+        mean, var = x_in.mean(0), x_in.var(0)
+        return (np.all(np.abs(norm.moving_mean.numpy() - mean) <= 0.1 * np.sqrt(var))
+                and np.all(np.abs(norm.moving_variance.numpy() - var) <= 0.15 * var))
+
+    for norm, raw, x_in in zip(norms, raw_norms, inputs):
+        assert fits(norm, x_in), norm.name
+        # The raw generator's statistics (copied before) do not fit the EMA weights.
+        assert not fits(raw, x_in), raw.name
+    # The estimate is made once per step: the next sample reuses it.
+    before = [v.numpy() for v in gan.ema_generator.non_trainable_weights]
+    norms[0].moving_mean.assign(norms[0].moving_mean + 1.0)
+    gan.generate(z[:4])
+    np.testing.assert_allclose(norms[0].moving_mean.numpy(), before[0] + 1.0)
+    # GAN.call samples what generate samples.
+    np.testing.assert_allclose(gan(z[:16]), gan.generate(z[:16]), rtol=1e-6)
 
 
 def test_conditional_gan_trains_and_exports_a_labels_signature(tmp_path):
@@ -104,3 +173,35 @@ def test_minibatch_options_in_networks():
     assert d(tf.random.normal([3, 28, 28, 1])).shape == (3, 1)
     d = networks.mlp_discriminator((2,), (16,), minibatch_features=4)
     assert d(tf.random.normal([3, 2])).shape == (3, 1)
+
+
+def test_samples_evaluation_and_export_see_the_same_ema_generator(tmp_path):
+    """The sample grid and evaluation during training (GAN.generate) and the exported SavedModel (restored
+    from the checkpoint) compute the same images: the export re-estimates the EMA generator's batch-norm
+    statistics with the function sampling uses."""
+    from absl import flags
+
+    from pipelines import flags as pipeline_flags
+    from pipelines import stages
+    from tfgan import evaluation
+
+    fv = flags.FlagValues()
+    pipeline_flags.define_flags(fv)
+    fv(["train", "--dataset=digits", "--architecture=mlp", "--latent_dim=8", "--g_hidden=32,32", "--d_hidden=32",
+        "--ema_decay=0.9", "--batch_size=16", "--steps=12", "--log_every=6", "--sample_every=100",
+        "--checkpoint_every=100", f"--run_dir={tmp_path / 'run'}"])
+    config = pipeline_flags.config_from_flags(fv)
+    result = stages.run(config, out=open(os.devnull, "w"))
+    spec = stages.ingest(config.data).spec
+    gan = stages.build_gan(config, spec)
+    tf.train.Checkpoint(**gan.checkpoint_items()).restore(result["checkpoint"]).assert_existing_objects_matched()
+    in_training = evaluation.gan_generator(gan, "image", (-1.0, 1.0))
+    exported, _ = evaluation.saved_model_generator(result["saved_model"])
+    np.testing.assert_allclose(exported(64, 3), in_training(64, 3), atol=1e-5)
+    # The checkpoint holds no estimate for the final weights (the last grid comes after the last checkpoint;
+    # here the only one): the export did not use its statistics.
+    keras.utils.set_random_seed(0)
+    stale = stages.build_networks(config.model, spec, 0, sync_batch_norm=False)[0]
+    tf.train.Checkpoint(ema_generator=stale).restore(result["checkpoint"]).expect_partial()
+    z = sample_latents(64, 8, "normal", 3)
+    assert np.abs(stale(z, training=False).numpy() - gan.generate(z).numpy()).max() > 1e-3

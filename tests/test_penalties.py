@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import mirrored_two_cpus
 from scipy import stats
 
-from tfgan import penalties
+from tfgan import distribute, penalties
 from tfgan.random import StepRandom
 
 A = np.array([[0.6], [-1.2], [0.9], [2.0]], np.float32)  # ||a|| = sqrt(0.36+1.44+0.81+4) = sqrt(6.61)
@@ -113,23 +113,39 @@ def test_contract_every_registered_penalty(name):
 
 @pytest.mark.parametrize("name", penalties.PENALTY_NAMES)
 def test_penalty_same_under_two_replicas(name):
+    """Each replica gets its own half of the batch (different data, so different penalties and gradients) and
+    its own rows of the interpolation weights; it differentiates its share of the global-batch mean. The
+    values together, and the sum of the gradient shares (what the optimizer's all-reduce forms), equal one
+    device's."""
     strategy = mirrored_two_cpus()
     penalty = penalties.get_penalty(name)
-    w = np.random.default_rng(2).normal(size=(4, 1)).astype(np.float32)
+    w0 = np.random.default_rng(2).normal(size=(4, 1)).astype(np.float32)
 
-    def discriminate(x):  # non-linear, so the interpolation weights matter
-        return tf.tanh(tf.reshape(x, [tf.shape(x)[0], -1]) @ w) ** 2
+    def values_and_gradient(w, real, fake):
+        def discriminate(x):  # non-linear, so the data and the interpolation weights matter
+            return tf.tanh(tf.reshape(x, [tf.shape(x)[0], -1]) @ w) ** 2
+
+        with tf.GradientTape() as tape:
+            values = penalty(discriminate, real, fake, _rng())
+            share = distribute.global_mean(values)
+        return values, tape.gradient(share, w)
 
     real, fake = _batch(8)
-    single = penalty(discriminate, real, fake, _rng()).numpy()
+    single_values, single_gradient = values_and_gradient(tf.Variable(w0), real, fake)
+    with strategy.scope():
+        w = tf.Variable(w0)
     ds = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors((real, fake)))
 
     @tf.function
     def run(batch):
-        return strategy.run(lambda b: penalty(discriminate, b[0], b[1], _rng()), args=(batch,))
+        return strategy.run(lambda b: values_and_gradient(w, b[0], b[1]), args=(batch,))
 
-    parts = strategy.experimental_local_results(run(next(iter(ds))))
-    np.testing.assert_allclose(np.concatenate([p.numpy() for p in parts]), single, rtol=1e-5)
+    values, gradients = run(next(iter(ds)))
+    values = [v.numpy() for v in strategy.experimental_local_results(values)]
+    g0, g1 = (g.numpy() for g in strategy.experimental_local_results(gradients))
+    np.testing.assert_allclose(np.concatenate(values), single_values, rtol=1e-5)
+    assert not np.allclose(values[0], values[1]) and not np.allclose(g0, g1, rtol=0.1)
+    np.testing.assert_allclose(g0 + g1, single_gradient, rtol=1e-5)
 
 
 def test_bad_penalty_arguments_named():

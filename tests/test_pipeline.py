@@ -80,13 +80,14 @@ def _train(run_dir, *extra, **kwargs):
 def test_flag_choices_are_the_library_choices():
     """Flags are validated before TensorFlow is imported, so `pipelines.flags` keeps its own copies of the
     library's choice lists: each copy must equal the list the library checks against."""
-    from tfgan import distribute, losses
+    from tfgan import distribute, losses, networks
     from tfgan import random as tfgan_random
 
     fv = flags.FlagValues()
     pipeline_flags.define_flags(fv)
     library = {"mixed_precision": distribute.PRECISION_POLICIES, "strategy": distribute.STRATEGY_NAMES,
-               "prior": tfgan_random.PRIORS, "loss": losses.LOSS_NAMES}
+               "prior": tfgan_random.PRIORS, "loss": losses.LOSS_NAMES, "d_norm": networks.NORMS,
+               "conditioning": networks.CONDITIONINGS, "output_activation": networks.OUTPUT_ACTIVATIONS}
     for name, choices in library.items():
         assert tuple(fv[name].parser.enum_values) == tuple(choices), name
 

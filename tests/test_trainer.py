@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import image_batch, tiny_image_gan, weights_of
+from helpers import image_batch, state_of, tiny_image_gan, weights_of
 
 from tfgan.data import DataSpec, Source, make_dataset
 from tfgan.losses import LossPair, bce_discriminator_loss, non_saturating_generator_loss
@@ -18,31 +18,34 @@ def _data():
     return tf.data.Dataset.from_tensors(x).repeat()
 
 
-def test_interrupted_run_resumes_to_identical_weights(tmp_path):
-    reference = tiny_image_gan()
+@pytest.mark.parametrize("extra", [{}, dict(d_dropout=0.3, d_norm="spectral")], ids=["plain", "dropout_spectral"])
+def test_interrupted_run_resumes_to_identical_weights(tmp_path, extra):
+    """With dropout and spectral norm too: dropout seed states and power-iteration vectors are restored."""
+    reference = tiny_image_gan(**extra)
     Trainer(reference, tf.distribute.get_strategy(), str(tmp_path / "a"), 6, log_every=2,
             checkpoint_every=100).fit(_data())
 
     def interrupt(step):
         raise KeyboardInterrupt
 
-    first = tiny_image_gan()
+    first = tiny_image_gan(**extra)
     trainer = Trainer(first, tf.distribute.get_strategy(), str(tmp_path / "b"), 6, log_every=2,
                       checkpoint_every=100, hooks=[Hook(4, interrupt)])
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(_data())
     assert trainer.manager.latest_checkpoint.endswith("ckpt-4")
 
-    resumed = tiny_image_gan(init_seed=123)  # different initial weights: everything must come from the checkpoint
+    # Different initial weights and seed states: everything must come from the checkpoint.
+    resumed = tiny_image_gan(init_seed=123, **extra)
     trainer = Trainer(resumed, tf.distribute.get_strategy(), str(tmp_path / "b"), 6, log_every=2,
                       checkpoint_every=100)
     trainer.fit(_data())
     assert int(resumed.step_counter) == 6
     assert int(resumed.d_optimizer.iterations) == 6 and int(resumed.g_optimizer.iterations) == 6
-    for a, b in zip(weights_of(reference), weights_of(resumed)):
+    for a, b in zip(state_of(reference), state_of(resumed)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     # A finished run restarted does nothing and stays at its final step.
-    again = tiny_image_gan()
+    again = tiny_image_gan(**extra)
     assert Trainer(again, tf.distribute.get_strategy(), str(tmp_path / "b"), 6).fit(_data()) == {}
     assert int(again.step_counter) == 6
 

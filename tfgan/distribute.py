@@ -40,6 +40,16 @@ def global_mean(per_example: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(per_example) / global_batch_size(tf.shape(per_example)[0])
 
 
+def replica_share(value: tf.Tensor) -> tf.Tensor:
+    """This replica's share of a loss every replica computes whole (regularisers): value / replicas.
+
+    Summed over replicas by the gradients' all-reduce, the shares give the loss once, as Keras scales
+    `model.losses` (`keras.losses.loss.scale_loss_for_distribution`). On one device it is the value.
+    """
+    replicas, _ = replica_info()
+    return value / tf.cast(replicas, value.dtype) if replicas > 1 else value
+
+
 def replica_slice(global_tensor: tf.Tensor, per_replica_batch) -> tf.Tensor:
     """Rows [r*b, (r+1)*b) of a tensor drawn for the whole global batch, r = this replica's id.
 

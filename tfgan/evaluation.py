@@ -6,10 +6,12 @@ so the same code evaluates a SavedModel (`saved_model_generator`) and a model in
 extractor (`tfgan.features`), keeping only running moments for FID and at most `max_kept` feature rows
 for KID and precision/recall, so 50k samples need not sit in memory.
 
-Metric names:
+Metric names (what to compute) and the result keys each produces (`METRIC_KEYS`):
   images: fid, is, kid, prd (precision and recall), stacked_modes (Stacked MNIST coverage, 1000 modes)
   points: modes (2-D mixtures: modes captured, high-quality fraction, reverse KL), w1 (1-D: Wasserstein-1
           to the data; 2-D: mean over the two axes of the 1-D W1 of the marginals)
+Every result also records how many generated and real samples the metrics saw (num_fake, num_real).
+`RESULT_KEYS` is the one table of every result key and the direction in which it improves.
 """
 
 from __future__ import annotations
@@ -26,22 +28,49 @@ from tfgan.data.toy import Mixture
 IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
 POINT_METRICS = ("modes", "w1")
 METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
-LOWER_IS_BETTER = {"fid": True, "kid": True, "w1": True, "modes": False, "is": False, "precision": False,
-                   "recall": False, "stacked_modes": False, "stacked_kl": True, "reverse_kl": True,
-                   "high_quality": False}
+
+LOWER, HIGHER = "lower", "higher"
+# Every key the evaluation functions return, and the direction in which it improves; None for spreads and
+# counts, which rank nothing (they cannot be a best metric).
+RESULT_KEYS = {
+    "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
+    "precision": HIGHER, "recall": HIGHER, "stacked_modes": HIGHER, "stacked_kl": LOWER,
+    "modes": HIGHER, "num_modes": None, "high_quality": HIGHER, "reverse_kl": LOWER, "w1": LOWER,
+    "num_fake": None, "num_real": None,
+}
+# The result keys each metric name produces (besides the counts num_fake and num_real).
+METRIC_KEYS = {
+    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
+    "stacked_modes": ("stacked_modes", "stacked_kl"),
+    "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
+}
+COUNT_KEYS = ("num_fake", "num_real")
 
 Generate = Callable[[int, int], np.ndarray]
 
 
-def metric_lower_is_better(name: str) -> bool:
-    """The better direction of a metric key that evaluation produces.
+def metric_lower_is_better(key: str) -> bool:
+    """Whether a lower value of result key `key` is better.
 
     Raises:
-      ValueError: an unknown metric name (naming the known ones).
+      ValueError: `key` is not a result key with a direction (naming those that have one).
     """
-    if name not in LOWER_IS_BETTER:
-        raise ValueError(f"unknown metric {name!r}; known metrics: {', '.join(sorted(LOWER_IS_BETTER))}")
-    return LOWER_IS_BETTER[name]
+    if not RESULT_KEYS.get(key):
+        ranked = sorted(k for k, d in RESULT_KEYS.items() if d)
+        raise ValueError(f"{key!r} is not a ranked metric; ranked metrics: {', '.join(ranked)}")
+    return RESULT_KEYS[key] == LOWER
+
+
+def rankable_keys(names) -> tuple[str, ...]:
+    """The result keys of metric `names` that have a direction, i.e. the valid best metrics for them.
+
+    Raises:
+      ValueError: an unknown metric name.
+    """
+    unknown = [n for n in names if n not in METRIC_KEYS]
+    if unknown:
+        raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
+    return tuple(k for n in names for k in METRIC_KEYS[n] if RESULT_KEYS[k])
 
 
 def check_metric_names(names, kind: str) -> list[str]:
@@ -107,7 +136,11 @@ def generated_batches(generate: Generate, n: int, batch_size: int, seed: int) ->
 
 
 def real_batches(source: Source, n: int, batch_size: int, split: str = "train", seed: int = 0) -> Iterator[np.ndarray]:
-    """n real examples (images in [0, 1] as the source gives them) in batches."""
+    """Up to n real examples (images in [0, 1] as the source gives them) in batches.
+
+    A source may hold fewer than n examples (the embedded digits hold 6,000): then all of them come, and
+    the metrics computed from them record the true count (`num_real`).
+    """
     ds = source.dataset(split, seed).shuffle(10_000, seed=seed).take(n).batch(batch_size)
     for batch in ds:
         yield batch["x"].numpy()
@@ -124,8 +157,10 @@ class _FeatureSummary:
         self.num_kept = 0
         self.max_kept = max_kept
         self.probs: list[np.ndarray] = []
+        self.count = 0
 
     def add(self, features, probs):
+        self.count += len(features)
         self.moments.update(features.astype(np.float64))
         if self.num_kept < self.max_kept:
             take = features[: self.max_kept - self.num_kept]
@@ -163,7 +198,8 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
 
     Returns:
       {"fid": ..., "is": ..., "is_std": ..., "kid": ..., "kid_std": ..., "precision": ..., "recall": ...,
-       "stacked_modes": ..., "stacked_kl": ...} for the requested names.
+       "stacked_modes": ..., "stacked_kl": ...} for the requested names, and the numbers of generated and
+      real images the metrics saw, "num_fake" and "num_real" (0 when no metric needs real images).
     """
     names = check_metric_names(names, "image")
     results = {}
@@ -171,12 +207,14 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
         fake = list(fake)  # classified per channel below as well
         digits = np.concatenate([np.stack([extractor.predict(b[..., c:c + 1]) for c in range(3)], 1) for b in fake])
         cov = M.stacked_mnist_coverage(digits)
-        results.update(stacked_modes=int(cov.num_modes_covered), stacked_kl=float(cov.kl_to_uniform))
+        results.update(stacked_modes=int(cov.num_modes_covered), stacked_kl=float(cov.kl_to_uniform),
+                       num_fake=len(digits), num_real=0)
         names = [n for n in names if n != "stacked_modes"]
         if not names:
             return results
     fake_summary = _summarise(fake, extractor, max_kept)
     real_summary = _summarise(real, extractor, max_kept) if any(n in names for n in ("fid", "kid", "prd")) else None
+    results.update(num_fake=fake_summary.count, num_real=real_summary.count if real_summary else 0)
     if "fid" in names:
         mu1, s1 = fake_summary.moments.result()
         mu2, s2 = real_summary.moments.result()
@@ -205,9 +243,13 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
       mixture: the data distribution.
       names: among POINT_METRICS.
       real: [m, D] data samples for W1 (default: 20,000 drawn from the mixture).
+
+    Returns:
+      {"modes", "num_modes", "high_quality", "reverse_kl", "w1"} for the requested names, and the numbers of
+      generated and real points used, "num_fake" and "num_real" (0 when W1 is not requested).
     """
     names = check_metric_names(names, "points")
-    results = {}
+    results = {"num_fake": len(fake), "num_real": 0}
     if "modes" in names:
         cov = M.mode_coverage(fake, mixture.centers, mixture.std)
         results.update(modes=int(cov.num_modes_captured), num_modes=int(cov.num_modes),
@@ -215,14 +257,28 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
     if "w1" in names:
         real = mixture.sample(20_000, seed=12345)[0] if real is None else real
         results["w1"] = float(np.mean([M.empirical_w1(fake[:, d], real[:, d]) for d in range(fake.shape[1])]))
+        results["num_real"] = len(real)
     return results
 
 
 def is_improvement(metric: str, new: float, best: float | None) -> bool:
-    """Whether `new` beats `best` for `metric` (lower is better for fid/kid/w1, higher for is/modes)."""
+    """Whether `new` beats `best` for the result key `metric`, in its direction in `RESULT_KEYS`.
+
+    A non-finite `new` never improves; any finite `new` improves on no value (`best` None).
+
+    Raises:
+      ValueError: `metric` is not a result key, or one without a direction (a spread or a count).
+    """
+    direction = RESULT_KEYS.get(metric)
+    if direction is None:
+        ranked = ", ".join(k for k, d in RESULT_KEYS.items() if d)
+        what = "has no direction (a spread or a count)" if metric in RESULT_KEYS else "is not a metric result key"
+        raise ValueError(f"metric {metric!r} {what}; a best metric must be one of {ranked}")
+    if not np.isfinite(new):
+        return False
     if best is None:
-        return np.isfinite(new)
-    return new < best if LOWER_IS_BETTER.get(metric, True) else new > best
+        return True
+    return bool(new < best) if direction == LOWER else bool(new > best)
 
 
 def evaluate_samples(generate: Generate, source: Source, names, num_samples: int, extractor=None,
@@ -233,7 +289,8 @@ def evaluate_samples(generate: Generate, source: Source, names, num_samples: int
       generate: (n, seed) -> samples (images in [0, 1] or points).
       source: the real data.
       names: metric names valid for the source's kind.
-      num_samples: generated (and real) samples to compare.
+      num_samples: generated (and real) samples to compare. A source with fewer real examples gives all it
+        has; the result's "num_fake" and "num_real" say how many were compared.
       extractor: feature extractor for image metrics.
       batch_size: generation batch size.
       seed: seed of the generated set (the real set uses seed + 1).

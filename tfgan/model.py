@@ -9,6 +9,10 @@ discriminator updates (each on its own real minibatch and fresh noise), then one
 Variants (WGAN, WGAN-GP, LSGAN, ...) are choices of the loss pair, penalties, critic steps, weight
 clipping and optimizers, never copies of this loop; a subclass may override `generator_step` alone
 (e.g. unrolled GANs).
+
+Each network's update adds its Keras regularisation losses (`kernel_regularizer`, `add_loss`) and runs one
+power iteration of its spectral normalisations (`tfgan.layers.SpectralNormalization`) first. Under a
+float16 compute dtype both optimizers scale the loss dynamically (`keras.optimizers.LossScaleOptimizer`).
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfgan import distribute
+from tfgan.layers import power_iterate, spectral_normalizations, sublayers
 from tfgan.losses import LossPair, get_loss_pair
 from tfgan.penalties import Penalty
-from tfgan.random import PRIORS, StepRandom
+from tfgan.random import PRIORS, StepRandom, sample_latents
 
 
 class GAN(keras.Model):
@@ -39,15 +45,18 @@ class GAN(keras.Model):
       prior: latent prior, "normal" (N(0, I)) or "uniform" (U[-1, 1]).
       num_classes: > 0 for a conditional GAN; the batch must then carry integer labels.
       weight_clip: if set, clip every discriminator weight to [-c, c] after each of its updates (WGAN).
-      ema_decay: if set, keep an exponential moving average of the generator's weights,
-        w_ema <- decay * w_ema + (1 - decay) * w after each generator update; samples and exports use it.
+      ema_decay: if set, keep an exponential moving average of the generator's weights for samples and
+        export (see `update_ema`; its batch-norm statistics are re-estimated, see `sampling_generator`).
+      ema_rampup: ramp the EMA decay up from 0.1 as in `tf.train.ExponentialMovingAverage(num_updates=t)`:
+        beta_t = min(decay, (1 + t) / (10 + t)), so that the average forgets the random initialisation
+        (with a fixed 0.999, a third of the average is still the initialisation at step 1,000).
       seed: seed of the counter-based noise stream (see `tfgan.random`).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, *,
                  loss: LossPair | None = None, penalties: Sequence[Penalty] = (), critic_steps: int = 1,
                  prior: str = "normal", num_classes: int = 0, weight_clip: float | None = None,
-                 ema_decay: float | None = None, seed: int = 0, name: str = "gan"):
+                 ema_decay: float | None = None, ema_rampup: bool = True, seed: int = 0, name: str = "gan"):
         super().__init__(name=name)
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
@@ -68,10 +77,15 @@ class GAN(keras.Model):
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) when set, got {ema_decay}")
         self.ema_decay = ema_decay
+        self.ema_rampup = bool(ema_rampup)
         self.ema_generator = None
+        self._ema_statistics_step = None  # the step at which the EMA generator's BN statistics were estimated
         if ema_decay is not None:
             self.ema_generator = keras.models.clone_model(generator)
             self.ema_generator.set_weights(generator.get_weights())
+        # Spectral normalisations of each network: one power iteration per update of that network.
+        self._spectral = {"generator": spectral_normalizations(generator),
+                          "discriminator": spectral_normalizations(discriminator)}
         # Completed train steps: drives the noise stream, so checkpointing it checkpoints the RNG state.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
                                            aggregation="only_first_replica")
@@ -86,10 +100,23 @@ class GAN(keras.Model):
         """Sets both optimizers and builds their state now, inside the caller's strategy scope.
 
         Building lazily inside a replicated step fails with 2+ replicas, so the slots are created here.
+
+        When either network computes in float16, each optimizer is wrapped in its own
+        `keras.optimizers.LossScaleOptimizer` (dynamic loss scaling, Micikevicius et al. 2018): the loss is
+        multiplied by a scale S (initially 2^15) before differentiation and the gradients divided by S, so small
+        float16 gradients (the gradient penalty's second backward pass first) do not underflow to zero. A step
+        with a non-finite gradient is skipped and S halved; S doubles after `dynamic_growth_steps` (2,000)
+        finite steps. An optimizer that is already a LossScaleOptimizer is kept as it is. bfloat16 has
+        float32's exponent range and needs no scaling.
         """
         super().compile(**kwargs)
         if d_optimizer is g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two optimizer instances, got the same object")
+        if _computes_in_float16(self.generator) or _computes_in_float16(self.discriminator):
+            d_optimizer, g_optimizer = _loss_scaled(d_optimizer), _loss_scaled(g_optimizer)
+        if _inner(d_optimizer) is _inner(g_optimizer):
+            raise ValueError("d_optimizer and g_optimizer must wrap two optimizer instances, got the same inner "
+                             "optimizer")
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         d_optimizer.build(self.discriminator.trainable_variables)
@@ -107,8 +134,9 @@ class GAN(keras.Model):
         return list(self._trackers.values())
 
     def call(self, inputs, training=False):
-        """Generates samples from latents (and labels): the generator's forward pass."""
-        return self.generator(inputs, training=training)
+        """Samples from latents (and labels) of `sampling_generator`, as `generate` does: the EMA generator
+        when there is one, else the generator."""
+        return self.sampling_generator(inputs, training=training)
 
     # --- one training step ---------------------------------------------------------------------------------
 
@@ -137,17 +165,24 @@ class GAN(keras.Model):
         fake = self.generator(self._generator_inputs(rng.latent(batch, self.latent_dim, self.prior), labels),
                               training=True)
         fake = tf.cast(tf.stop_gradient(fake), real.dtype)
+        power_iterate(self._spectral["discriminator"])
 
         def discriminate(x):
             return self.discriminator(self._discriminator_inputs(x, labels), training=True)
 
         with tf.GradientTape() as tape:
-            real_out, fake_out = discriminate(real), discriminate(fake)
+            real_out = discriminate(real)
+            real_losses = self.discriminator.losses
+            fake_out = discriminate(fake)
+            fake_losses = self.discriminator.losses
             per_example = self.loss_pair.discriminator(real_out, fake_out)
             penalty_values = {p.name: tf.cast(p(discriminate, real, fake, rng), tf.float32)
                               for p in self.penalties}
             total = per_example + tf.add_n(list(penalty_values.values())) if penalty_values else per_example
             loss = distribute.global_mean(total)
+            regularization = _regularization(self.discriminator, [real_losses, fake_losses])
+            if regularization is not None:
+                loss += distribute.replica_share(regularization)
             scaled = self.d_optimizer.scale_loss(loss)
         variables = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -163,11 +198,16 @@ class GAN(keras.Model):
         """One generator update; `real` sets the batch size (and feeds look-ahead variants such as unrolled GANs)."""
         batch = tf.shape(real)[0]
         z = rng.latent(batch, self.latent_dim, self.prior)
+        power_iterate(self._spectral["generator"])
         with tf.GradientTape() as tape:
             fake = self.generator(self._generator_inputs(z, labels), training=True)
+            generator_losses = self.generator.losses
             fake_out = self.discriminator(self._discriminator_inputs(fake, labels), training=True)
             per_example = self.loss_pair.generator(fake_out)
             loss = distribute.global_mean(per_example)
+            regularization = _regularization(self.generator, [generator_losses])
+            if regularization is not None:
+                loss += distribute.replica_share(regularization)
             scaled = self.g_optimizer.scale_loss(loss)
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
@@ -175,14 +215,29 @@ class GAN(keras.Model):
         if self.ema_generator is not None:
             self.update_ema()
 
+    def ema_beta(self) -> tf.Tensor:
+        """The decay of this step's EMA update: min(decay, (1 + t) / (10 + t)) with t the EMA updates done so
+        far (= completed train steps) when ramping up (`tf.train.ExponentialMovingAverage`'s num_updates
+        ramp), else the decay."""
+        if not self.ema_rampup:
+            return tf.constant(self.ema_decay, tf.float32)
+        t = tf.cast(self.step_counter, tf.float32)
+        return tf.minimum(tf.constant(self.ema_decay, tf.float32), (1.0 + t) / (10.0 + t))
+
     def update_ema(self):
-        """w_ema <- decay * w_ema + (1 - decay) * w for trainable weights; other state (BN statistics) copied."""
-        d = self.ema_decay
+        """w_ema <- beta * w_ema + (1 - beta) * w for trainable weights, beta = `ema_beta()`.
+
+        Batch-norm statistics are not copied: the raw generator's do not match the averaged weights. They
+        are re-estimated for the EMA weights before sampling (`sampling_generator`). Other non-trainable state
+        (spectral-norm power-iteration vectors) is copied.
+        """
+        beta = self.ema_beta()
         trainable = {id(v) for v in self.generator.trainable_variables}
+        statistics = {id(v) for v in _batch_norm_statistics(self.ema_generator)}
         for ema_var, var in zip(self.ema_generator.weights, self.generator.weights):
             if id(var) in trainable:
-                ema_var.assign(d * ema_var + (1.0 - d) * var)
-            else:
+                ema_var.assign(beta * ema_var + (1.0 - beta) * var)
+            elif id(ema_var) not in statistics:
                 ema_var.assign(var)
 
     def clip_discriminator_weights(self):
@@ -236,8 +291,19 @@ class GAN(keras.Model):
 
     @property
     def sampling_generator(self) -> keras.Model:
-        """The generator used for samples and export: the EMA copy when there is one."""
-        return self.ema_generator if self.ema_generator is not None else self.generator
+        """The generator used for samples and export: the EMA copy when there is one, else the generator.
+
+        The EMA copy's batch-norm statistics are re-estimated for its weights (`estimate_batch_norm_statistics`,
+        the function the export stage calls too) when the step changed since they were last estimated, so
+        sample grids, evaluation and the export all see the same generator.
+        """
+        if self.ema_generator is None:
+            return self.generator
+        step = int(self.step_counter.numpy()) if tf.executing_eagerly() else None
+        if step is not None and step != self._ema_statistics_step:
+            estimate_batch_norm_statistics(self.ema_generator, self.latent_dim, self.prior, self.num_classes)
+            self._ema_statistics_step = step
+        return self.ema_generator
 
     def generate(self, z, labels=None, training=False):
         """Samples for latents `z` (and `labels` for a conditional model), in the generator's output range,
@@ -261,6 +327,83 @@ def _seed_states(model: keras.Model) -> list:
     """The `keras.random.SeedGenerator` state variables of `model`: in `variables` but not in `weights`."""
     weights = {id(v) for v in model.weights}
     return [v for v in model.variables if id(v) not in weights]
+
+
+def _computes_in_float16(model: keras.Model) -> bool:
+    return any(layer.compute_dtype == "float16" for layer in sublayers(model))
+
+
+def _loss_scaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def _inner(optimizer):
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _regularization(model: keras.Model, passes: list[list]) -> tf.Tensor | None:
+    """The regularisation loss of one update of `model`, or None when it has none.
+
+    `passes` holds `model.losses` read after each forward pass of the update. Each holds the weight
+    regularisers (`kernel_regularizer`, ...) and that pass's `add_loss` terms (Keras clears those at every
+    call of the model). The update's regulariser is the weight regularisers once plus the `add_loss` terms
+    of every pass: sum over passes of sum(losses) - (passes - 1) * weight regularisers.
+    """
+    if not any(passes):
+        return None
+    total = tf.add_n([tf.cast(x, tf.float32) for losses in passes for x in losses])
+    weights = [v.regularizer(v) for v in model.trainable_weights if getattr(v, "regularizer", None) is not None]
+    if weights and len(passes) > 1:
+        total -= (len(passes) - 1) * tf.add_n([tf.cast(x, tf.float32) for x in weights])
+    return total
+
+
+def _batch_norm_statistics(model: keras.Model) -> list:
+    return [v for layer in sublayers(model) if isinstance(layer, keras.layers.BatchNormalization)
+            for v in (layer.moving_mean, layer.moving_variance)]
+
+
+def estimate_batch_norm_statistics(generator: keras.Model, latent_dim: int, prior: str, num_classes: int = 0,
+                                   num_samples: int = 4096, batch_size: int = 512, seed: int = 2**20) -> None:
+    """Sets the generator's batch-norm moving statistics to those of its inputs over latents from the prior.
+
+    A generator's batch-norm statistics depend only on its weights and the latent prior, so they can be
+    estimated after training for any weights, e.g. an EMA average, whose statistics the raw generator's do not
+    match ("standing statistics", Brock et al. 2019, section 3). Layer by layer in network order, each
+    BatchNormalization's moving mean and (biased) variance become the mean and variance of its inputs over
+    `num_samples` latents, computed in inference mode with the statistics already set upstream: the
+    statistics are exactly those inference sees. Conditional generators get the labels 0, 1, ..., C-1 in turn.
+    Deterministic in (weights, prior, num_samples, seed): the in-training samples and the export, which both
+    call it with the defaults, agree.
+
+    Args:
+      generator: a functional Keras model taking z (and labels).
+      latent_dim, prior, num_classes: the GAN's latent and label inputs.
+      num_samples: latents to estimate over.
+      batch_size: latents per forward pass.
+      seed: seed of the latents.
+    """
+    norms = [layer for layer in sublayers(generator) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not norms:
+        return
+    probe = keras.Model(generator.input, [layer.input for layer in norms])
+    z = sample_latents(num_samples, latent_dim, prior, seed)
+    labels = tf.constant(np.arange(num_samples) % num_classes, tf.int32) if num_classes else None
+    for i, norm in enumerate(norms):
+        total = total_sq = 0.0
+        count = 0
+        for start in range(0, num_samples, batch_size):
+            zb = z[start:start + batch_size]
+            outputs = probe([zb, labels[start:start + batch_size]] if num_classes else zb, training=False)
+            x = np.asarray(outputs[i] if isinstance(outputs, (list, tuple)) else outputs, np.float64)
+            axis = norm.axis % x.ndim
+            x = np.moveaxis(x, axis, -1).reshape(-1, x.shape[axis])  # [examples * positions, channels]
+            total, total_sq, count = total + x.sum(0), total_sq + (x * x).sum(0), count + len(x)
+        mean = total / count
+        norm.moving_mean.assign(mean.astype(np.float32))
+        norm.moving_variance.assign(np.maximum(total_sq / count - mean * mean, 0.0).astype(np.float32))
 
 
 class UnrolledGAN(GAN):

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from tfgan.layers import MinibatchDiscrimination, MinibatchStddev
+from tfgan.layers import Dropout, MinibatchDiscrimination, MinibatchStddev, SpectralNormalization
 
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
@@ -40,19 +40,31 @@ def _batch_norm(sync: bool) -> layers.Layer:
 
 def _dense(units, norm, **kwargs):
     layer = layers.Dense(units, **kwargs)
-    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+    # tfgan's W / sigma(W) reparameterisation (Miyato et al. 2018), in the Dense layer's own dtype policy.
+    return SpectralNormalization(layer) if norm == "spectral" else layer
 
 
 def _conv(filters, kernel, norm, **kwargs):
     layer = layers.Conv2D(filters, kernel, strides=2, padding="same", **kwargs)
-    return layers.SpectralNormalization(layer) if norm == "spectral" else layer
+    return SpectralNormalization(layer) if norm == "spectral" else layer
+
+
+def _layer_norm(x):
+    """Layer normalisation (Ba et al. 2016) of each example over all its features, with a per-channel scale
+    and offset: over (H, W, C) for conv features, as the WGAN-GP reference code does (Gulrajani et al. 2017,
+    `tflib/ops/layernorm.py`: moments over axes [1, 2, 3], one scale and offset per channel, epsilon 1e-5).
+    That is group normalisation with one group (Wu & He 2018). Keras' LayerNormalization would normalise
+    each pixel over its channels alone."""
+    if len(x.shape) == 4:
+        return layers.GroupNormalization(groups=1, epsilon=1e-5)(x)
+    return layers.LayerNormalization(epsilon=1e-5)(x)
 
 
 def _normalise(x, norm, sync_batch_norm):
     if norm == "batch":
         return _batch_norm(sync_batch_norm)(x)
     if norm == "layer":
-        return layers.LayerNormalization()(x)
+        return _layer_norm(x)
     return x
 
 
@@ -143,7 +155,7 @@ def mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Sequence
         x = _normalise(x, norm, sync_batch_norm)
         x = layers.LeakyReLU(0.2)(x)
         if dropout:
-            x = layers.Dropout(dropout)(x)
+            x = Dropout(dropout)(x)
     if minibatch_features:
         x = MinibatchDiscrimination(minibatch_features)(x)
     return keras.Model(inputs, _discriminator_head(x, label, num_classes, conditioning, norm), name=name)
@@ -239,7 +251,7 @@ def dcgan_discriminator(image_size: int = 28, channels: int = 1, base_filters: i
             x = _normalise(x, norm, sync_batch_norm)
         x = layers.LeakyReLU(0.2)(x)
         if dropout:
-            x = layers.Dropout(dropout)(x)
+            x = Dropout(dropout)(x)
     x = layers.Flatten()(x)
     if minibatch_features:
         x = MinibatchDiscrimination(minibatch_features)(x)
