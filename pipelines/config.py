@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+
+from tfgan import choices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,26 +153,45 @@ class PipelineConfig:
         return cls(**built)
 
 
+CONFIG_FILE = "config.json"   # the resolved config, saved in every run directory
+
+
+def load_run_config(run_dir: str) -> "PipelineConfig":
+    """The config saved in a run directory by the train command.
+
+    Raises:
+      FileNotFoundError: `run_dir` holds no config.json (it is no run directory).
+      ValueError: the file is not a config of this version.
+    """
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} does not exist: --run_dir must be a directory written by tfgan.train")
+    with open(path) as f:
+        try:
+            return PipelineConfig.from_json(f.read())
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{path}: not a tfgan run config ({e})") from None
+
+
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "gan": GANConfig, "train": TrainConfig, "eval": EvalConfig,
             "export": ExportConfig, "pipeline": PipelineSettings}
 
 
-def validate(config: PipelineConfig) -> None:
-    """Checks combinations that single-flag checks cannot, before any work starts.
+def validate(config: PipelineConfig, pipeline: bool = False) -> None:
+    """Checks combinations that single-flag checks cannot, before any work starts and before TensorFlow is
+    imported (everything here reads `tfgan.choices` and the file system only).
+
+    Args:
+      config: the config.
+      pipeline: also check the pipeline's own settings (the pipeline command).
 
     Raises:
       ValueError: naming the flag(s), the value(s) and what is allowed.
     """
-    import os
-
-    from tfgan.data import toy
-    from tfgan.networks import _upsampling_plan
-
     d, m, g, t = config.data, config.model, config.gan, config.train
-    known = ("digits", "mnist", "stacked_mnist", "folder") + tuple(toy.TOYS)
-    if d.dataset not in known and not (d.dataset.startswith("tfds:") and len(d.dataset) > 5):
-        raise ValueError(f"--dataset={d.dataset!r}: must be one of {', '.join(known)} or tfds:<name>")
-    points = d.dataset in toy.TOYS
+    if not choices.is_dataset(d.dataset):
+        raise ValueError(f"--dataset={d.dataset!r}: must be one of {', '.join(choices.DATASETS)} or tfds:<name>")
+    points = d.dataset in choices.TOYS
     if d.dataset in ("mnist", "folder"):
         if not d.data_dir:
             raise ValueError(f"--dataset={d.dataset} reads local files: set --data_dir")
@@ -186,14 +208,12 @@ def validate(config: PipelineConfig) -> None:
     if d.dataset == "stacked_mnist" and d.data_dir and not os.path.isdir(d.data_dir):
         raise ValueError(f"--data_dir={d.data_dir!r}: no such directory")
     if m.architecture == "dcgan" and not points:
-        size = d.image_size or (28 if d.dataset in ("digits", "mnist", "stacked_mnist") else 0)
-        if size:
+        size = d.image_size or (28 if d.dataset in choices.NATIVE_28 else 0)
+        if size:  # else the data set's own size, checked once the data is open
             try:
-                _upsampling_plan(size)
+                choices.upsampling_plan(size)
             except ValueError as e:
                 raise ValueError(f"--image_size={size}: {e}") from None
-        elif d.dataset.startswith("tfds:") and not d.image_size:
-            pass  # the data set's own size, checked once known
     if m.minibatch_stddev and m.architecture != "dcgan":
         raise ValueError("--minibatch_stddev exists for --architecture=dcgan only")
     if g.label_smoothing and g.loss not in ("minimax", "non_saturating"):
@@ -204,10 +224,9 @@ def validate(config: PipelineConfig) -> None:
                          f"{list(m.g_hidden)} / {list(m.d_hidden)}")
     if d.conditional and points and d.dataset == "gaussian_1d":
         raise ValueError("--conditional needs labelled data; --dataset=gaussian_1d has a single class")
-    from tfgan.penalties import PENALTY_NAMES
-    unknown = [p for p in g.penalties if p not in PENALTY_NAMES]
+    unknown = [p for p in g.penalties if p not in choices.PENALTIES]
     if unknown or len(set(g.penalties)) != len(g.penalties):
-        raise ValueError(f"--penalties={','.join(g.penalties)}: each must be one of {', '.join(PENALTY_NAMES)}, "
+        raise ValueError(f"--penalties={','.join(g.penalties)}: each must be one of {', '.join(choices.PENALTIES)}, "
                          f"at most once")
     if g.penalties and m.d_norm == "batch":
         raise ValueError(f"--penalties={','.join(g.penalties)} with --d_norm=batch: batch norm makes each score "
@@ -219,30 +238,51 @@ def validate(config: PipelineConfig) -> None:
     if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
         raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
     e = config.eval
-    from tfgan.evaluation import IMAGE_METRICS, POINT_METRICS, default_metrics, rankable_keys
-    allowed = POINT_METRICS if points else IMAGE_METRICS
+    kind = "points" if points else "image"
+    allowed = choices.POINT_METRICS if points else choices.IMAGE_METRICS
     bad = [n for n in e.eval_metrics if n not in allowed]
     if bad:
         raise ValueError(f"--eval_metrics={','.join(e.eval_metrics)}: for {'toy' if points else 'image'} data each "
                          f"must be one of {', '.join(allowed)}")
+    names = list(e.eval_metrics) or choices.default_metrics(kind, (choices.TOY_DIMS[d.dataset],) if points else ())
     if e.best_metric:
-        names = e.eval_metrics or default_metrics("points" if points else "image",
-                                                  (toy.get_toy(d.dataset).dim,) if points else ())
-        choices = rankable_keys(names)
-        if e.best_metric not in choices:
+        ranked = choices.rankable_keys(names)
+        if e.best_metric not in ranked:
             raise ValueError(f"--best_metric={e.best_metric}: must be a result of --eval_metrics="
                              f"{','.join(names)}{' (the defaults)' if not e.eval_metrics else ''}, one of "
-                             f"{', '.join(choices)}")
-    if e.best_metric and not e.eval_every:
-        raise ValueError(f"--best_metric={e.best_metric} needs --eval_every > 0")
-    if e.feature_extractor not in ("mnist", "inception"):
-        raise ValueError(f"--feature_extractor={e.feature_extractor}: must be one of mnist, inception")
-    if e.eval_every and not points and e.feature_extractor == "inception" and not e.inception_weights:
+                             f"{', '.join(ranked)}")
+        if not e.eval_every:
+            raise ValueError(f"--best_metric={e.best_metric} needs --eval_every > 0")
+    if e.feature_extractor not in choices.FEATURE_EXTRACTORS:
+        raise ValueError(f"--feature_extractor={e.feature_extractor}: must be one of "
+                         f"{', '.join(choices.FEATURE_EXTRACTORS)}")
+    if not points and e.feature_extractor == "inception" and not e.inception_weights and (e.eval_every or pipeline):
         raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights file; "
                          "weights are not downloaded)")
+    if e.inception_weights and not os.path.isfile(e.inception_weights):
+        raise ValueError(f"--inception_weights={e.inception_weights}: no such file")
     if t.num_logical_cpus and t.strategy != "mirrored":
         raise ValueError(f"--num_logical_cpus={t.num_logical_cpus} applies to --strategy=mirrored, not "
                          f"--strategy={t.strategy}")
     if t.num_logical_cpus and t.batch_size % t.num_logical_cpus:
         raise ValueError(f"--batch_size={t.batch_size} must be divisible by the {t.num_logical_cpus} replicas "
                          f"of --num_logical_cpus")
+    if pipeline:
+        _validate_pipeline(config.pipeline, names)
+
+
+def _validate_pipeline(p: PipelineSettings, metric_names) -> None:
+    """The pipeline's own flags: component names, thresholds (and that the Evaluator measures their metric)."""
+    from pipelines.thresholds import parse_change_thresholds, parse_value_thresholds
+    known = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer", "Evaluator",
+             "InfraValidator", "Pusher")
+    bad = [c for c in p.components if c not in known]
+    if bad:
+        raise ValueError(f"--components={','.join(p.components)}: each must be one of {', '.join(known)}")
+    measured = {k for n in metric_names for k in choices.METRIC_KEYS[n]}
+    for threshold in parse_value_thresholds(p.bless_thresholds) + parse_change_thresholds(p.bless_change_thresholds):
+        if threshold.metric not in measured:
+            raise ValueError(f"--bless_thresholds / --bless_change_thresholds: {threshold.metric} is not measured by "
+                             f"the Evaluator's metrics ({','.join(metric_names)}; set --eval_metrics)")
+    if p.schema_path and not os.path.isfile(p.schema_path):
+        raise ValueError(f"--schema_path={p.schema_path}: no such file")

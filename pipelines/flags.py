@@ -11,18 +11,21 @@ import dataclasses
 from absl import flags
 
 from pipelines import config as cfg
+from tfgan import choices
 
+# Each enum flag's choices are the library's own list (tfgan.choices), so flags, validation and the library
+# agree by construction.
 _ENUMS = {
-    "architecture": ("dcgan", "mlp"),
-    "feature_extractor": ("mnist", "inception"),
-    "prior": ("normal", "uniform"),
-    "output_activation": ("tanh", "sigmoid", "linear"),
-    "d_norm": ("none", "batch", "layer", "spectral"),
-    "conditioning": ("concat", "projection"),
-    "loss": ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares"),
-    "optimizer": ("adam", "rmsprop", "sgd"),
-    "mixed_precision": ("none", "auto", "mixed_bfloat16", "mixed_float16"),
-    "strategy": ("default", "mirrored", "multi_worker"),
+    "architecture": choices.ARCHITECTURES,
+    "feature_extractor": choices.FEATURE_EXTRACTORS,
+    "prior": choices.PRIORS,
+    "output_activation": choices.OUTPUT_ACTIVATIONS,
+    "d_norm": choices.NORMS,
+    "conditioning": choices.CONDITIONINGS,
+    "loss": choices.LOSSES,
+    "optimizer": choices.OPTIMIZERS,
+    "mixed_precision": choices.PRECISION_POLICIES,
+    "strategy": choices.STRATEGIES,
     "isolation": ("in_process", "process"),
 }
 
@@ -193,5 +196,5 @@ def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> cfg.PipelineConfig:
             values[field.name] = value
         sections[section] = kind(**values)
     config = cfg.PipelineConfig(**sections)
-    cfg.validate(config)
+    cfg.validate(config, pipeline=all(f.name in fv for f in dataclasses.fields(cfg.PipelineSettings)))
     return config

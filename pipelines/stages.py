@@ -16,7 +16,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from pipelines.config import DataConfig, PipelineConfig
+from pipelines.config import CONFIG_FILE, DataConfig, PipelineConfig
 from pipelines.task import (
     build_gan,
     generator_classes,
@@ -39,7 +39,6 @@ from tfgan.model import GAN
 from tfgan.trainer import Hook, Trainer, is_chief
 from tfgan.visualize import SampleWriter
 
-CONFIG_FILE = "config.json"
 FLAGS_FILE = "flags.txt"
 RESULT_FILE = "result.json"
 EVAL_HISTORY = "eval_history.jsonl"
@@ -152,11 +151,9 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     if chief:  # other workers of a multi-worker run leave the run directory to the chief
         _check_run_dir(t.run_dir, config)
         tf.io.gfile.makedirs(t.run_dir)
-        with tf.io.gfile.GFile(os.path.join(t.run_dir, CONFIG_FILE), "w") as f:
-            f.write(config.to_json())
+        fileio.write_atomic(os.path.join(t.run_dir, CONFIG_FILE), config.to_json())
         if flags_text:
-            with tf.io.gfile.GFile(os.path.join(t.run_dir, FLAGS_FILE), "w") as f:
-                f.write(flags_text)
+            fileio.write_atomic(os.path.join(t.run_dir, FLAGS_FILE), flags_text)
 
     precision = set_precision(t.mixed_precision)
     with strategy.scope():
@@ -383,15 +380,6 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
     for name, path in files.items():
         print(f"  {name}: {path}", file=out)
     return Evaluated(result, files)
-
-
-def load_run_config(run_dir: str) -> PipelineConfig:
-    """The config saved in a run directory by `train`."""
-    path = os.path.join(run_dir, CONFIG_FILE)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{path} does not exist: --run_dir must be a directory written by tfgan.train")
-    with tf.io.gfile.GFile(path) as f:
-        return PipelineConfig.from_json(f.read())
 
 
 # --- the whole pipeline ------------------------------------------------------------------------------------

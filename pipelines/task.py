@@ -44,6 +44,7 @@ def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_ba
 
 
 def build_optimizer(gan: GANConfig, learning_rate: float) -> keras.optimizers.Optimizer:
+    """The optimizer named by --optimizer (one of tfgan.choices.OPTIMIZERS)."""
     if gan.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate, beta_1=gan.beta1, beta_2=gan.beta2)
     if gan.optimizer == "rmsprop":

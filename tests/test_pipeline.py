@@ -78,18 +78,43 @@ def _train(run_dir, *extra, **kwargs):
 
 
 def test_flag_choices_are_the_library_choices():
-    """Flags are validated before TensorFlow is imported, so `pipelines.flags` keeps its own copies of the
-    library's choice lists: each copy must equal the list the library checks against."""
-    from tfgan import distribute, losses, networks
+    """One list per choice, in tfgan.choices: the library modules, the flags and validation all read it."""
+    from tfgan import choices, distribute, evaluation, losses, networks, penalties
     from tfgan import random as tfgan_random
+    from tfgan.data import toy
 
     fv = flags.FlagValues()
     pipeline_flags.define_flags(fv)
     library = {"mixed_precision": distribute.PRECISION_POLICIES, "strategy": distribute.STRATEGY_NAMES,
                "prior": tfgan_random.PRIORS, "loss": losses.LOSS_NAMES, "d_norm": networks.NORMS,
-               "conditioning": networks.CONDITIONINGS, "output_activation": networks.OUTPUT_ACTIVATIONS}
-    for name, choices in library.items():
-        assert tuple(fv[name].parser.enum_values) == tuple(choices), name
+               "conditioning": networks.CONDITIONINGS, "output_activation": networks.OUTPUT_ACTIVATIONS,
+               "optimizer": choices.OPTIMIZERS, "architecture": choices.ARCHITECTURES}
+    for name, values in library.items():
+        assert tuple(fv[name].parser.enum_values) == tuple(values), name
+    assert penalties.PENALTY_NAMES is choices.PENALTIES and evaluation.RESULT_KEYS is choices.RESULT_KEYS
+    assert tuple(toy.TOYS) == choices.TOYS and {k: v().dim for k, v in toy.TOYS.items()} == choices.TOY_DIMS
+
+
+def test_a_command_line_is_validated_without_importing_tensorflow():
+    script = """
+import sys
+from absl import flags
+from pipelines import flags as pipeline_flags
+fv = flags.FlagValues()
+pipeline_flags.define_flags(fv)
+fv(["train", "--flagfile=configs/pipeline_quickstart.cfg"])
+pipeline_flags.config_from_flags(fv)
+fv(["train", "--dataset=ring8"])
+try:
+    pipeline_flags.config_from_flags(fv)
+except ValueError as e:
+    print("refused:", e)
+assert "tensorflow" not in sys.modules, "validation imported TensorFlow"
+print("NO TENSORFLOW")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert "NO TENSORFLOW" in proc.stdout and "refused: --architecture=dcgan needs image data" in proc.stdout, \
+        proc.stdout + proc.stderr[-2000:]
 
 
 def test_bad_flag_fails_before_any_work(tmp_path):
@@ -234,3 +259,45 @@ def test_resumed_pipeline_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_
     assert any(n.startswith("random_states/") for n in want)  # the dropout layer's seed state
     for name in want:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_a_second_run_into_a_locked_run_directory_stops_at_once_naming_the_holder(tmp_path):
+    run_dir = tmp_path / "run"
+    first = _train(str(run_dir), "--steps=400")
+    deadline = time.time() + 120
+    while not glob.glob(str(run_dir / "checkpoints" / "ckpt-*.index")):
+        assert first.poll() is None and time.time() < deadline, first.communicate()[0]
+        time.sleep(0.05)
+    start = time.perf_counter()
+    second = _train(str(run_dir), "--steps=400")
+    out, _ = second.communicate(timeout=60)
+    took = time.perf_counter() - start
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=120)
+    assert second.returncode == 2, out
+    assert f"run directory {run_dir} is locked by pid {first.pid} on " in out and "since " in out, out
+    assert "Traceback" not in out and "oneDNN" not in out and took < 20
+    # Once the holder is gone (here: it saved and exited), the same command resumes.
+    third = _train(str(run_dir), "--steps=60")
+    out, _ = third.communicate(timeout=300)
+    assert third.returncode == 0 and "resumed from" in out or "already at step" in out, out
+
+
+@pytest.mark.parametrize("layout", ["run_dir_is_a_file", "parent_is_a_file"])
+def test_file_system_errors_are_one_line(tmp_path, layout):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a directory")
+    run_dir = blocker if layout == "run_dir_is_a_file" else blocker / "run"
+    proc = _train(str(run_dir), "--steps=5")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 5, out
+    lines = [line for line in out.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(blocker) in lines[0], out
+
+
+def test_start_up_notices_stay_off_the_terminal(tmp_path):
+    proc = _train(str(tmp_path / "run"), "--steps=2", "--log_every=1", "--noexport")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
+        assert noise not in out, out

@@ -283,7 +283,7 @@ def test_components_run_in_processes_of_their_own(tmp_path):
 
 
 def test_a_second_runner_is_refused_while_one_holds_the_root(tmp_path):
-    from tfgan.fileio import DirectoryLock, DirectoryLockedError
+    from tfgan.locks import DirectoryLock, DirectoryLockedError
     definition = tfx_pipeline.create_pipeline(_config(f"--pipeline_root={tmp_path}"))
     with DirectoryLock(str(tmp_path), "pipeline root"):
         with pytest.raises(DirectoryLockedError, match=rf"pipeline root {tmp_path} is locked by pid {os.getpid()}"):

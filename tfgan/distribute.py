@@ -12,6 +12,8 @@ import os
 
 import tensorflow as tf
 
+from tfgan import choices
+
 
 def replica_info() -> tuple[int, tf.Tensor | int]:
     """(number of replicas in sync, this replica's id); (1, 0) outside any strategy or in cross-replica code."""
@@ -62,7 +64,7 @@ def replica_slice(global_tensor: tf.Tensor, per_replica_batch) -> tf.Tensor:
     return global_tensor[start:start + per_replica_batch]
 
 
-PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
+PRECISION_POLICIES = choices.PRECISION_POLICIES
 
 
 def cpu_has_native_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
@@ -98,7 +100,7 @@ def resolve_precision(policy: str) -> str:
     return "float32" if policy == "none" else policy
 
 
-STRATEGY_NAMES = ("default", "mirrored", "multi_worker")
+STRATEGY_NAMES = choices.STRATEGIES
 
 
 def make_strategy(name: str = "default", num_logical_cpus: int = 0) -> tf.distribute.Strategy:

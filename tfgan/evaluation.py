@@ -22,64 +22,29 @@ import numpy as np
 import tensorflow as tf
 
 from tfgan import metrics as M
+
+# Metric names and result keys with their directions: one table, in tfgan.choices.
+from tfgan.choices import (  # noqa: F401 (re-exported)
+    COUNT_KEYS,
+    HIGHER,
+    IMAGE_METRICS,
+    LOWER,
+    METRIC_KEYS,
+    METRIC_NAMES,
+    POINT_METRICS,
+    RESULT_KEYS,
+    check_metric_names,
+    default_metrics,
+    metric_lower_is_better,
+    rankable_keys,
+)
 from tfgan.data.sources import Source
 from tfgan.data.toy import Mixture
-
-IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
-POINT_METRICS = ("modes", "w1")
-METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
-
-LOWER, HIGHER = "lower", "higher"
-# Every key the evaluation functions return, and the direction in which it improves; None for spreads and
-# counts, which rank nothing (they cannot be a best metric).
-RESULT_KEYS = {
-    "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
-    "precision": HIGHER, "recall": HIGHER, "stacked_modes": HIGHER, "stacked_kl": LOWER,
-    "modes": HIGHER, "num_modes": None, "high_quality": HIGHER, "reverse_kl": LOWER, "w1": LOWER,
-    "num_fake": None, "num_real": None,
-}
-# The result keys each metric name produces (besides the counts num_fake and num_real).
-METRIC_KEYS = {
-    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
-    "stacked_modes": ("stacked_modes", "stacked_kl"),
-    "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
-}
-COUNT_KEYS = ("num_fake", "num_real")
 
 Generate = Callable[[int, int], np.ndarray]
 
 
-def metric_lower_is_better(key: str) -> bool:
-    """Whether a lower value of result key `key` is better.
 
-    Raises:
-      ValueError: `key` is not a result key with a direction (naming those that have one).
-    """
-    if not RESULT_KEYS.get(key):
-        ranked = sorted(k for k, d in RESULT_KEYS.items() if d)
-        raise ValueError(f"{key!r} is not a ranked metric; ranked metrics: {', '.join(ranked)}")
-    return RESULT_KEYS[key] == LOWER
-
-
-def rankable_keys(names) -> tuple[str, ...]:
-    """The result keys of metric `names` that have a direction, i.e. the valid best metrics for them.
-
-    Raises:
-      ValueError: an unknown metric name.
-    """
-    unknown = [n for n in names if n not in METRIC_KEYS]
-    if unknown:
-        raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
-    return tuple(k for n in names for k in METRIC_KEYS[n] if RESULT_KEYS[k])
-
-
-def check_metric_names(names, kind: str) -> list[str]:
-    """Validates metric names against the data kind ("image" or "points")."""
-    allowed = IMAGE_METRICS if kind == "image" else POINT_METRICS
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise ValueError(f"metrics for {kind} data must be among {', '.join(allowed)}; got {', '.join(names) or 'none'}")
-    return list(names)
 
 
 # --- generators ---------------------------------------------------------------------------------------------
@@ -306,9 +271,3 @@ def evaluate_samples(generate: Generate, source: Source, names, num_samples: int
     fake = np.concatenate(list(generated_batches(generate, num_samples, batch_size, seed)))
     real = np.concatenate(list(real_batches(source, 20_000, 5000, real_split, seed + 1)))
     return point_metrics(fake, get_toy(source.spec.name), names, real)
-
-
-def default_metrics(kind: str, shape) -> list[str]:
-    if kind == "points":
-        return ["modes", "w1"] if shape[-1] == 2 else ["w1"]
-    return ["fid", "is", "kid", "prd"]

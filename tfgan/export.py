@@ -41,13 +41,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgan import fileio
+from tfgan import choices, fileio
 from tfgan.random import PRIORS
 
 METADATA_FILE = "tfgan_export.json"
 FORMAT_VERSION = 2
 DEFAULT_MAX_SAMPLES = 1024
-KINDS = ("image", "points")
+KINDS = choices.EXPORT_KINDS
 
 
 class ExportExistsError(FileExistsError):

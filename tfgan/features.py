@@ -34,11 +34,13 @@ from typing import Iterable
 import keras
 import numpy as np
 import tensorflow as tf
+
+from tfgan import choices
 from keras import layers
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 MNIST_WEIGHTS = os.path.join(ASSETS, "mnist_classifier.weights.h5")
-EXTRACTOR_NAMES = ("mnist", "inception")
+EXTRACTOR_NAMES = choices.FEATURE_EXTRACTORS
 
 MNIST_SHAPE = (28, 28, 1)
 MNIST_FEATURE_DIM = 128

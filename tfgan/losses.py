@@ -22,6 +22,8 @@ from typing import Callable, NamedTuple
 
 import tensorflow as tf
 
+from tfgan import choices
+
 
 def _flat(x: tf.Tensor) -> tf.Tensor:
     """Discriminator outputs as a float32 [batch] vector (accepts [batch] or [batch, 1])."""
@@ -192,7 +194,7 @@ def _smoothed(label_smoothing: float):
     return discriminator
 
 
-LOSS_NAMES = ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares")
+LOSS_NAMES = choices.LOSSES
 
 
 def get_loss_pair(name: str, label_smoothing: float = 0.0) -> LossPair:

@@ -18,11 +18,12 @@ import keras
 import numpy as np
 from keras import layers
 
+from tfgan import choices
 from tfgan.layers import Dropout, MinibatchDiscrimination, MinibatchStddev, SpectralNormalization
 
-OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
-NORMS = ("none", "batch", "layer", "spectral")
-CONDITIONINGS = ("concat", "projection")
+OUTPUT_ACTIVATIONS = choices.OUTPUT_ACTIVATIONS
+NORMS = choices.NORMS
+CONDITIONINGS = choices.CONDITIONINGS
 
 # Pixel range of each generator output activation; the data pipeline scales real data to match.
 OUTPUT_RANGES = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0), "linear": (None, None)}
@@ -163,15 +164,6 @@ def mlp_discriminator(input_shape: Sequence[int] = (28, 28, 1), hidden: Sequence
 
 # --- DCGAN -------------------------------------------------------------------------------------------------
 
-def _upsampling_plan(image_size: int) -> tuple[int, int]:
-    """(base size s, number of stride-2 layers m) with image_size = s * 2^m, 4 <= s <= 7, m >= 1."""
-    size, m = image_size, 0
-    while size % 2 == 0 and size // 2 >= 4:
-        size //= 2
-        m += 1
-    if m < 1 or not 4 <= size <= 7:
-        raise ValueError(f"image_size must be s * 2^m with 4 <= s <= 7 and m >= 1 (28, 32, 64, ...); got {image_size}")
-    return size, m
 
 
 def dcgan_generator(latent_dim: int = 100, image_size: int = 28, channels: int = 1, base_filters: int = 64,
@@ -193,7 +185,7 @@ def dcgan_generator(latent_dim: int = 100, image_size: int = 28, channels: int =
       sync_batch_norm: synchronise batch statistics across replicas.
       num_classes: > 0 for a conditional generator taking [z, label].
     """
-    size, m = _upsampling_plan(image_size)
+    size, m = choices.upsampling_plan(image_size)
     inputs, x = _generator_input(latent_dim, num_classes)
     filters = base_filters * 2 ** (m - 1)
     x = layers.Dense(size * size * filters, use_bias=False)(x)
@@ -234,7 +226,7 @@ def dcgan_discriminator(image_size: int = 28, channels: int = 1, base_filters: i
     """
     _check("norm", norm, NORMS)
     _check("conditioning", conditioning, CONDITIONINGS)
-    _, m = _upsampling_plan(image_size)
+    _, m = choices.upsampling_plan(image_size)
     x_in = keras.Input((image_size, image_size, channels), name="x")
     x, inputs, label = x_in, x_in, None
     if num_classes:

@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 import tensorflow as tf
 
+from tfgan import choices
 from tfgan.random import StepRandom
 
 Discriminate = Callable[[tf.Tensor], tf.Tensor]
@@ -115,7 +116,7 @@ class R1Penalty:
         return 0.5 * self.gamma * tf.square(norm)
 
 
-PENALTY_NAMES = ("gp", "r1")
+PENALTY_NAMES = choices.PENALTIES
 
 
 def get_penalty(name: str, gp_weight: float = 10.0, gp_target: float = 1.0, gp_one_sided: bool = False,

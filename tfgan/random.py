@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tfgan import distribute
+from tfgan import choices, distribute
 
-PRIORS = ("normal", "uniform")
+PRIORS = choices.PRIORS
 
 
 class StepRandom:

@@ -16,11 +16,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from tfgan import choices, fileio, visualize
 from tfgan import export as export_lib
-from tfgan import fileio, visualize
 from tfgan.random import sample_latents as _base_latents
 
-OUTPUT_FORMATS = (".png", ".gif", ".npy")
+OUTPUT_FORMATS = choices.SAMPLE_FORMATS
 
 
 class ExportedGenerator:

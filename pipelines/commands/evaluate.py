@@ -5,12 +5,16 @@ Reads the run's config (data set, model) from `<run_dir>/config.json`, loads the
 also logging them to the run's TensorBoard (`tensorboard/eval`).
 """
 
+import dataclasses
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
+
+from pipelines.commands import errors, startup  # noqa: E402
+from pipelines.config import load_run_config  # noqa: E402
+from tfgan import choices  # noqa: E402
 
 flags.DEFINE_string("run_dir", None, "Run directory written by tfgan.train.", required=True)
 flags.DEFINE_string("saved_model", "", "SavedModel version directory (default: the latest in <run_dir>/export).")
@@ -31,34 +35,38 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    import dataclasses
-
-    from pipelines import stages
-    from tfgan import evaluation
-    from tfgan.export import latest_export
-    try:
-        config = stages.load_run_config(FLAGS.run_dir)
+    try:  # every check that needs no TensorFlow
+        config = load_run_config(FLAGS.run_dir)
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=FLAGS.run_dir))
         if FLAGS.data_dir is not None:
             config = dataclasses.replace(config, data=dataclasses.replace(config.data, data_dir=FLAGS.data_dir))
-        ingested = stages.ingest(config.data)
-        kind = ingested.spec.kind
-        metrics = FLAGS.metrics or evaluation.default_metrics(kind, ingested.spec.shape)
+        points = config.data.dataset in choices.TOYS
+        kind = "points" if points else "image"
+        metrics = FLAGS.metrics or choices.default_metrics(
+            kind, (choices.TOY_DIMS[config.data.dataset],) if points else ())
         try:
-            evaluation.check_metric_names(metrics, kind)
+            choices.check_metric_names(metrics, kind)
         except ValueError as e:
             raise ValueError(f"--metrics={','.join(metrics)}: {e}") from None
         if kind == "image" and FLAGS.feature_extractor == "inception" and not FLAGS.inception_weights:
             raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights "
                              "file; weights are not downloaded)")
+        if FLAGS.saved_model and not os.path.isdir(FLAGS.saved_model):
+            raise ValueError(f"--saved_model={FLAGS.saved_model}: no such directory")
+    except ValueError as e:
+        return errors.report(e)
+    startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
+    try:
+        from pipelines import stages
+        from tfgan.export import latest_export
+        ingested = stages.ingest(config.data)
         saved_model = FLAGS.saved_model or latest_export(
             config.export.export_dir or os.path.join(FLAGS.run_dir, "export"))
         extractor = stages.load_extractor(kind, FLAGS.feature_extractor, FLAGS.inception_weights)
         stages.evaluate(config, ingested, saved_model, metrics, FLAGS.num_samples, extractor,
                         FLAGS.output_dir or None, FLAGS.seed)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # noqa: BLE001 - every expected failure becomes one line; others propagate
+        return errors.report(e)
     return 0
 
 

@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from pipelines import flags as pipeline_flags  # noqa: E402
+from pipelines.commands import errors, startup  # noqa: E402
 
 pipeline_flags.define_flags()
 FLAGS = flags.FLAGS
@@ -55,36 +56,33 @@ def main(argv):
             print(pipeline.format_runs(pipeline.list_runs(store)) if command == "runs"
                   else pipeline.lineage(store, args[0]))
         except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+            return errors.report(e)
         return 0
     try:
-        config = pipeline_flags.config_from_flags(FLAGS)
+        config = pipeline_flags.config_from_flags(FLAGS)  # every check that needs no TensorFlow
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return errors.report(e)
+    startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
     from pipelines import pipeline
     from pipelines.orchestration.runner import LocalDagRunner, PipelineError
-    from tfgan.fileio import DirectoryLockedError
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         definition = pipeline.create_pipeline(config)
         result = LocalDagRunner(isolation=config.pipeline.isolation).run(
             definition, only=list(config.pipeline.components) or None,
             properties={"flags": FLAGS.flags_into_string()})
-    except (ValueError, FileNotFoundError, DirectoryLockedError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except PipelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         print("interrupted: run the same command to resume", file=sys.stderr)
         return 130
+    except Exception as e:  # noqa: BLE001 - every expected failure becomes one line; others propagate
+        return errors.report(e)
     print(f"\npipeline {definition.name} run {result.run_id}: {result.status}")
     if result.status == "STOPPED":
         print(f"  stopped: {result.reason}")
-        return 4
+        return errors.STOPPED
     pushed = result.outputs.get("Pusher", {}).get("pushed_model")
     if pushed:
         p = pushed[0].properties

@@ -16,13 +16,15 @@ Works on every export of this project (any version directory, older ones include
 
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-OUTPUT_FORMATS = (".png", ".gif", ".npy")  # tfgan.sampling.OUTPUT_FORMATS; checked here before importing TF
+from pipelines.commands import errors, startup  # noqa: E402
+from tfgan import choices  # noqa: E402
+
+OUTPUT_FORMATS = choices.SAMPLE_FORMATS
 
 flags.DEFINE_string("saved_model", "", "SavedModel version directory written by tfgan (export/<version>).")
 flags.DEFINE_string("run_dir", "", "Run directory written by tfgan.train: sample its latest export (or --version).")
@@ -85,8 +87,8 @@ def main(argv):
     try:
         path, labels = _checked_args()
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return errors.report(e)
+    startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
     from tfgan import export, sampling
     try:
         if path is None:
@@ -102,9 +104,8 @@ def main(argv):
         model = sampling.ExportedGenerator(path)
         samples, rows = sampling.generate(model, FLAGS.num, FLAGS.seed, labels, FLAGS.interpolate, FLAGS.truncation)
         sampling.write(FLAGS.out, samples, model.meta["kind"], rows, bool(FLAGS.interpolate), FLAGS.frame_ms)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except Exception as e:  # noqa: BLE001 - every expected failure becomes one line; others propagate
+        return errors.report(e)
     what = f"{samples.shape[0]} x {samples.shape[1]} interpolation frames" if FLAGS.interpolate \
         else f"{len(samples)} samples"
     print(f"wrote {FLAGS.out}: {what} from {path}")

@@ -3,15 +3,16 @@ directory. The Trainer alone, for people who only want training; `tfgan.pipeline
 chain. All flags are defined in `pipelines.flags`; `--helpfull` lists them.
 """
 
+import contextlib
 import os
 import signal
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
 from pipelines import flags as pipeline_flags  # noqa: E402
+from pipelines.commands import errors, startup  # noqa: E402
 
 pipeline_flags.define_flags(sections=pipeline_flags.TRAIN_SECTIONS)
 FLAGS = flags.FLAGS
@@ -27,24 +28,22 @@ def main(argv):
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress lines
     try:
-        config = pipeline_flags.config_from_flags(FLAGS)
+        config = pipeline_flags.config_from_flags(FLAGS)  # every check that needs no TensorFlow
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    from pipelines import stages
-    from tfgan.data.idx import IDXError
-    from tfgan.trainer import NonFiniteLossError
-    signal.signal(signal.SIGTERM, _interrupt)
+        return errors.report(e)
+    from tfgan.locks import DirectoryLock
+    # One writer per run directory, checked before the TensorFlow import: a second run stops at once.
+    lock = DirectoryLock(config.train.run_dir, "run directory") if startup.is_chief_process() else None
     try:
-        stages.run(config, flags_text=FLAGS.flags_into_string())
-    except (ValueError, FileNotFoundError, IDXError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except NonFiniteLossError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+        with lock or contextlib.nullcontext():
+            startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
+            from pipelines import stages
+            signal.signal(signal.SIGTERM, _interrupt)
+            stages.run(config, flags_text=FLAGS.flags_into_string())
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # noqa: BLE001 - every expected failure becomes one line; others propagate
+        return errors.report(e)
     return 0
 
 

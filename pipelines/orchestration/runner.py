@@ -34,7 +34,7 @@ import uuid
 from pipelines.orchestration import metadata as md
 from pipelines.orchestration.artifacts import LIVE, PENDING, Artifact, content_fingerprint
 from pipelines.orchestration.component import Component, cache_key
-from tfgan.fileio import DirectoryLock
+from tfgan.locks import DirectoryLock
 
 
 class PipelineError(RuntimeError):

@@ -22,11 +22,12 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from tfgan import choices
 from tfgan.data import idx, toy
 
 ASSETS = os.path.join(os.path.dirname(__file__), "assets")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-SOURCE_NAMES = ("digits", "mnist", "stacked_mnist", "folder", "tfds:<name>") + tuple(toy.TOYS)
+SOURCE_NAMES = choices.IMAGE_DATASETS + ("tfds:<name>",) + choices.TOYS
 TOY_POINTS = 100_000
 
 

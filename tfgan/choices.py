@@ -1,0 +1,110 @@
+"""Every list of choices in tfgan, and the rules on single values that need no TensorFlow, in one module
+that imports nothing heavy.
+
+The library modules take their lists from here (losses, networks, penalties, evaluation, ...), the flag
+layer builds its enums from them, and config validation checks a whole command line against them before
+TensorFlow is imported (a bad flag is answered in a fraction of a second, not after a 3-5 s import).
+"""
+
+from __future__ import annotations
+
+LOSSES = ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares")
+PENALTIES = ("gp", "r1")
+PRIORS = ("normal", "uniform")
+ARCHITECTURES = ("dcgan", "mlp")
+OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
+NORMS = ("none", "batch", "layer", "spectral")
+CONDITIONINGS = ("concat", "projection")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+FEATURE_EXTRACTORS = ("mnist", "inception")
+EXPORT_KINDS = ("image", "points")
+SAMPLE_FORMATS = (".png", ".gif", ".npy")
+
+# Data sets: the toys with their dimension, the image sources, and any TFDS image data set as tfds:<name>.
+TOY_DIMS = {"gaussian_1d": 1, "ring8": 2, "grid25": 2}
+TOYS = tuple(TOY_DIMS)
+IMAGE_DATASETS = ("digits", "mnist", "stacked_mnist", "folder")
+DATASETS = IMAGE_DATASETS + TOYS
+TFDS_PREFIX = "tfds:"
+NATIVE_28 = ("digits", "mnist", "stacked_mnist")  # image data sets whose own size is 28x28
+
+# Metrics: the names a user asks for, per data kind, and every result key they produce with the direction
+# in which it improves (None for spreads and counts, which rank nothing and cannot be a best metric).
+IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
+POINT_METRICS = ("modes", "w1")
+METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
+LOWER, HIGHER = "lower", "higher"
+RESULT_KEYS = {
+    "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
+    "precision": HIGHER, "recall": HIGHER, "stacked_modes": HIGHER, "stacked_kl": LOWER,
+    "modes": HIGHER, "num_modes": None, "high_quality": HIGHER, "reverse_kl": LOWER, "w1": LOWER,
+    "num_fake": None, "num_real": None,
+}
+METRIC_KEYS = {
+    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
+    "stacked_modes": ("stacked_modes", "stacked_kl"),
+    "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
+}
+COUNT_KEYS = ("num_fake", "num_real")
+
+
+def is_dataset(name: str) -> bool:
+    return name in DATASETS or (name.startswith(TFDS_PREFIX) and len(name) > len(TFDS_PREFIX))
+
+
+def check_metric_names(names, kind: str) -> list[str]:
+    """Validates metric names against the data kind ("image" or "points")."""
+    allowed = IMAGE_METRICS if kind == "image" else POINT_METRICS
+    bad = [n for n in names if n not in allowed]
+    if bad or not names:
+        raise ValueError(f"metrics for {kind} data must be among {', '.join(allowed)}; got {', '.join(names) or 'none'}")
+    return list(names)
+
+
+def default_metrics(kind: str, shape) -> list[str]:
+    """The metrics computed when none are named: fid, is, kid, prd for images; modes, w1 for 2-D points."""
+    if kind == "points":
+        return ["modes", "w1"] if shape[-1] == 2 else ["w1"]
+    return ["fid", "is", "kid", "prd"]
+
+
+def metric_lower_is_better(key: str) -> bool:
+    """Whether a lower value of result key `key` is better.
+
+    Raises:
+      ValueError: `key` is not a result key with a direction (naming those that have one).
+    """
+    if not RESULT_KEYS.get(key):
+        ranked = sorted(k for k, d in RESULT_KEYS.items() if d)
+        raise ValueError(f"{key!r} is not a ranked metric; ranked metrics: {', '.join(ranked)}")
+    return RESULT_KEYS[key] == LOWER
+
+
+def rankable_keys(names) -> tuple[str, ...]:
+    """The result keys of metric `names` that have a direction, i.e. the valid best metrics for them.
+
+    Raises:
+      ValueError: an unknown metric name.
+    """
+    unknown = [n for n in names if n not in METRIC_KEYS]
+    if unknown:
+        raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
+    return tuple(k for n in names for k in METRIC_KEYS[n] if RESULT_KEYS[k])
+
+
+def upsampling_plan(image_size: int) -> tuple[int, int]:
+    """(base size s, number of stride-2 layers m) with image_size = s * 2^m, 4 <= s <= 7, m >= 1: the sizes
+    a DCGAN generator can make (28, 32, 64, ...).
+
+    Raises:
+      ValueError: another size.
+    """
+    size, m = image_size, 0
+    while size % 2 == 0 and size // 2 >= 4:
+        size //= 2
+        m += 1
+    if m < 1 or not 4 <= size <= 7:
+        raise ValueError(f"image_size must be s * 2^m with 4 <= s <= 7 and m >= 1 (28, 32, 64, ...); got {image_size}")
+    return size, m
