@@ -72,6 +72,8 @@ class TrainConfig:
     mixed_precision: str = "none"            # none | auto | mixed_bfloat16 | mixed_float16
     strategy: str = "default"                # default | mirrored | multi_worker
     num_logical_cpus: int = 0
+    steps_per_execution: int = 0             # 0: auto (about 0.1 s of steps per call)
+    resume_from: str = ""                    # "": the run directory's latest checkpoint; a step or a checkpoint path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,9 +242,25 @@ def validate(config: PipelineConfig) -> None:
     if e.eval_every and not points and e.feature_extractor == "inception" and not e.inception_weights:
         raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights file; "
                          "weights are not downloaded)")
+    if t.resume_from:
+        _check_resume_from(t.resume_from, t.run_dir)
     if t.num_logical_cpus and t.strategy != "mirrored":
         raise ValueError(f"--num_logical_cpus={t.num_logical_cpus} applies to --strategy=mirrored, not "
                          f"--strategy={t.strategy}")
     if t.num_logical_cpus and t.batch_size % t.num_logical_cpus:
         raise ValueError(f"--batch_size={t.batch_size} must be divisible by the {t.num_logical_cpus} replicas "
                          f"of --num_logical_cpus")
+
+
+def _check_resume_from(resume_from: str, run_dir: str) -> None:
+    """--resume_from names an existing checkpoint: a step of one in --run_dir, or a checkpoint path."""
+    import os
+
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    path = os.path.join(ckpt_dir, f"ckpt-{int(resume_from)}") if resume_from.isdigit() else resume_from
+    if os.path.exists(path + ".index"):
+        return
+    names = sorted((n[:-len(".index")] for n in (os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else [])
+                    if n.startswith("ckpt-") and n.endswith(".index")), key=lambda n: int(n[5:]))
+    raise ValueError(f"--resume_from={resume_from}: no checkpoint {path} (in {ckpt_dir}: {', '.join(names) or 'none'}); "
+                     f"give the step of one of those or a checkpoint path such as runs/<name>/checkpoints/ckpt-<step>")
