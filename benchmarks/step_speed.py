@@ -62,6 +62,7 @@ class Setup:
     baseline: str | None = None
     policy: str = "float32"
     jit: bool = False
+    steps_per_call: int = 1    # train steps per tf.function call (the Trainer's steps_per_execution)
 
 
 # --- models --------------------------------------------------------------------------------------------------
@@ -107,6 +108,10 @@ SETUPS = [
           "ring8", 256, 300, baseline="toy_mlp"),
     Setup("toy_mlp_jit", "same as toy_mlp, train_step jit_compile=True", toy_mlp, "ring8", 256, 1000,
           baseline="toy_mlp", jit=True),
+    Setup("toy_mlp_chunked", "same as toy_mlp, 100 steps per call", toy_mlp, "ring8", 256, 1000,
+          baseline="toy_mlp", steps_per_call=100),
+    Setup("toy_gp_chunked", "toy_mlp_wgan_gp, 100 steps per call", lambda: toy_mlp("wasserstein", ("gp",), 5),
+          "ring8", 256, 300, baseline="toy_mlp_wgan_gp", steps_per_call=100),
 ]
 
 
@@ -139,20 +144,21 @@ class Runner:
             writer = tf.summary.create_file_writer(os.path.join(log_dir, setup.name))
             self.train_fn = make_train_function(self.gan, strategy, writer)
             start = time.perf_counter()
-            self.step(1)
+            self.train_fn(self.iterator, 1)["d_loss"].numpy()
             self.first_step_seconds = time.perf_counter() - start
             self.step(warmup)
         self.rates: list[float] = []
 
     def step(self, n: int) -> dict:
-        result = {}
-        for _ in range(n):  # one step per call, read back: the Trainer with steps_per_execution=1
-            result = {k: float(v[-1]) for k, v in self.train_fn(self.iterator, 1).items()}
+        result, per_call = {}, self.setup.steps_per_call
+        for _ in range(max(1, n // per_call)):  # calls of `per_call` steps, each read back, as the Trainer does
+            result = {k: float(v[-1]) for k, v in self.train_fn(self.iterator, per_call).items()}
         if not all(map(math.isfinite, (result["d_loss"], result["g_loss"]))):
             raise RuntimeError(f"{self.setup.name}: non-finite loss {result}; its timing would mean nothing")
         return result
 
     def time_round(self, steps: int) -> None:
+        steps = max(1, steps // self.setup.steps_per_call) * self.setup.steps_per_call
         with global_policy(self.setup.policy):
             start = time.perf_counter()
             self.step(steps)
@@ -375,7 +381,9 @@ def compare(names, rounds: int, scale: float, warmup: int) -> None:
 # --- --scaling: how a step grows with the batch and the image size --------------------------------------------
 
 def scaling(rounds: int, warmup: int) -> None:
-    """tfgan's DCGAN (quickstart networks, 64 base filters) at batch 64..512 (28x28) and image 28..128 (batch 32)."""
+    """tfgan's DCGAN (quickstart networks, 64 base filters) at batch 64..512 (28x28) and image 28..128 (batch 32).
+
+    Each point times about 3 s of steps per round (at least one step), interleaved with the ceilings."""
     points = [(28, b) for b in (64, 128, 256, 512)] + [(64, 32), (128, 32), (28, 32)]
     ceilings = hardware.Ceilings()
     runs = []
@@ -395,7 +403,12 @@ def scaling(rounds: int, warmup: int) -> None:
 
                 w.tfgan_model = build
                 print(f"building {w.name} {policy} ...", flush=True)
-                runs.append((size, batch, _tfgan_side(w, policy, warmup, log_dir)))
+                side = _tfgan_side(w, policy, warmup, log_dir)
+                with global_policy(policy):  # about 3 s of steps per round
+                    start = time.perf_counter()
+                    side.step()
+                    side.steps = max(1, min(50, round(3.0 / (time.perf_counter() - start))))
+                runs.append((size, batch, side))
         for r in range(rounds):
             ceilings.measure()
             for _, _, side in runs:
