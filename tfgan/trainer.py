@@ -75,9 +75,10 @@ def make_train_function(gan: GAN, strategy: tf.distribute.Strategy, writer=None)
     "step/<metric>" at the step's number. The loop stops after the first step whose `d_loss` or `g_loss` is
     not finite, so that step's update is the last one applied.
 
-    Running several steps per call (Keras' `steps_per_execution`) removes the per-call overhead (function
-    dispatch, reading results back), which dominates small models; the steps themselves are the same ops on
-    the same values as with one step per call. `num_steps` is fed as a tensor: any count reuses one trace.
+    Running several steps per call (like Keras' `steps_per_execution`, but also with several replicas) removes
+    the per-call cost (function dispatch, reading results back, a summary flush), a large share of a small
+    model's step; the steps themselves are the same ops on the same values as with one step per call.
+    `num_steps` is fed as a tensor: any count reuses one trace.
 
     Returns:
       `train(iterator, num_steps=1) -> dict`: metric name -> float32 tensor [k] of the k steps run, in order;
