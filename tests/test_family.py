@@ -182,7 +182,7 @@ def test_samples_evaluation_and_export_see_the_same_ema_generator(tmp_path):
     from absl import flags
 
     from pipelines import flags as pipeline_flags
-    from pipelines import stages
+    from pipelines import stages, task
     from tfgan import evaluation
 
     fv = flags.FlagValues()
@@ -201,7 +201,7 @@ def test_samples_evaluation_and_export_see_the_same_ema_generator(tmp_path):
     # The checkpoint holds no estimate for the final weights (the last grid comes after the last checkpoint;
     # here the only one): the export did not use its statistics.
     keras.utils.set_random_seed(0)
-    stale = stages.build_networks(config.model, spec, 0, sync_batch_norm=False)[0]
+    stale = task.build_networks(config.model, spec, 0, sync_batch_norm=False)[0]
     tf.train.Checkpoint(ema_generator=stale).restore(result["checkpoint"]).expect_partial()
     z = sample_latents(64, 8, "normal", 3)
     assert np.abs(stale(z, training=False).numpy() - gan.generate(z).numpy()).max() > 1e-3
