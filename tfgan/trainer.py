@@ -141,9 +141,10 @@ class Trainer:
       hooks: periodic hooks (sample grids, evaluation).
       out: where progress lines go.
       steps_per_execution: the most train steps one call runs. 0 (auto): as many as take about
-        `AUTO_CALL_SECONDS` (measured on the previous call), at most `AUTO_MAX_STEPS`: small models lose
-        their per-call overhead, large ones keep one or a few steps per call, and an interrupt (Ctrl-C,
-        SIGTERM) is served within a fraction of a second.
+        `AUTO_CALL_SECONDS` (measured on the previous call; with several workers, the workers' mean, agreed
+        by an all-reduce before each call), at most `AUTO_MAX_STEPS`: small models lose their per-call
+        overhead, large ones keep one or a few steps per call, and an interrupt (Ctrl-C, SIGTERM) is served
+        within a fraction of a second.
       resume_from: restore this checkpoint instead of the run directory's latest: a step number (the
         checkpoint `ckpt-<step>` of `run_dir`) or a checkpoint path (e.g. another run's
         `.../checkpoints/ckpt-200`, to continue it with other settings in a new run directory). The
@@ -181,6 +182,7 @@ class Trainer:
         self._train_fn = None
         self._state = StateCheck(gan.checkpoint_items())
         self._auto_steps = 1               # auto mode: steps of the next call, from the last call's speed
+        self._agree = None                 # multi-worker auto mode: the workers' common step count
 
     @property
     def step(self) -> int:
@@ -268,7 +270,27 @@ class Trainer:
         return make_train_function(self.gan, self.strategy, self.writer if self.chief else None)
 
     def _steps_per_call(self) -> int:
-        return self.steps_per_execution or self._auto_steps
+        if self.steps_per_execution:
+            return self.steps_per_execution
+        if getattr(self.strategy.extended, "_num_workers", 1) > 1:
+            return self._agreed(self._auto_steps)
+        return self._auto_steps
+
+    def _agreed(self, steps: int) -> int:
+        """The workers' mean of their own `steps`, the same on every worker: each worker times its own calls,
+        and workers whose calls ran different step counts would wait for each other's collectives forever."""
+        if self._agree is None:
+            strategy = self.strategy
+
+            def replica_mean(value):
+                return tf.distribute.get_replica_context().all_reduce("MEAN", tf.identity(value))
+
+            @tf.function
+            def agree(value):
+                return strategy.experimental_local_results(strategy.run(replica_mean, args=(value,)))[0]
+
+            self._agree = agree
+        return max(1, int(self._agree(tf.constant(float(steps))).numpy()))
 
     def _next_stop(self, step: int) -> int:
         """The first step after `step` at which the Python loop must run: a log, hook or checkpoint step or the end."""
