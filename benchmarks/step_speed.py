@@ -44,6 +44,10 @@ from tfgan.model import GAN  # noqa: E402
 from tfgan.penalties import get_penalty  # noqa: E402
 from tfgan.trainer import make_train_function  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hardware  # noqa: E402
+import keras_examples  # noqa: E402
+
 REFERENCE = "dcgan_fp32"
 
 
@@ -58,6 +62,7 @@ class Setup:
     baseline: str | None = None
     policy: str = "float32"
     jit: bool = False
+    steps_per_call: int = 1    # train steps per tf.function call (the Trainer's steps_per_execution)
 
 
 # --- models --------------------------------------------------------------------------------------------------
@@ -103,6 +108,10 @@ SETUPS = [
           "ring8", 256, 300, baseline="toy_mlp"),
     Setup("toy_mlp_jit", "same as toy_mlp, train_step jit_compile=True", toy_mlp, "ring8", 256, 1000,
           baseline="toy_mlp", jit=True),
+    Setup("toy_mlp_chunked", "same as toy_mlp, 100 steps per call", toy_mlp, "ring8", 256, 1000,
+          baseline="toy_mlp", steps_per_call=100),
+    Setup("toy_gp_chunked", "toy_mlp_wgan_gp, 100 steps per call", lambda: toy_mlp("wasserstein", ("gp",), 5),
+          "ring8", 256, 300, baseline="toy_mlp_wgan_gp", steps_per_call=100),
 ]
 
 
@@ -135,20 +144,21 @@ class Runner:
             writer = tf.summary.create_file_writer(os.path.join(log_dir, setup.name))
             self.train_fn = make_train_function(self.gan, strategy, writer)
             start = time.perf_counter()
-            self.step(1)
+            self.train_fn(self.iterator, 1)["d_loss"].numpy()
             self.first_step_seconds = time.perf_counter() - start
             self.step(warmup)
         self.rates: list[float] = []
 
     def step(self, n: int) -> dict:
-        result = {}
-        for _ in range(n):
-            result = {k: float(v) for k, v in self.train_fn(self.iterator).items()}  # as Trainer.fit does
+        result, per_call = {}, self.setup.steps_per_call
+        for _ in range(max(1, n // per_call)):  # calls of `per_call` steps, each read back, as the Trainer does
+            result = {k: float(v[-1]) for k, v in self.train_fn(self.iterator, per_call).items()}
         if not all(map(math.isfinite, (result["d_loss"], result["g_loss"]))):
             raise RuntimeError(f"{self.setup.name}: non-finite loss {result}; its timing would mean nothing")
         return result
 
     def time_round(self, steps: int) -> None:
+        steps = max(1, steps // self.setup.steps_per_call) * self.setup.steps_per_call
         with global_policy(self.setup.policy):
             start = time.perf_counter()
             self.step(steps)
@@ -165,7 +175,18 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per setup (median reported)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies every setup's timed steps per round")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps after the first (traced) one")
+    parser.add_argument("--compare", action="store_true",
+                        help=f"tfgan vs plain Keras GANs on the Keras examples' networks; setups: "
+                             f"{', '.join(WORKLOADS)} (default: both)")
+    parser.add_argument("--scaling", action="store_true", help="step time against batch size and image size")
     args = parser.parse_args()
+    if args.compare:
+        unknown = [n for n in args.setups if n not in WORKLOADS]
+        if unknown:
+            parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+        return compare(args.setups or list(WORKLOADS), args.rounds, args.scale, min(args.warmup, 1))
+    if args.scaling:
+        return scaling(args.rounds, min(args.warmup, 1))
     known = {s.name: s for s in SETUPS}
     unknown = [n for n in args.setups if n not in known]
     if unknown:
@@ -205,6 +226,204 @@ def main():
     print(f"\nx ref: steps/s over {REFERENCE}'s; x base: over the baseline's "
           + ", ".join(f"{s.name} -> {s.baseline}" for s in setups if s.baseline) + ".")
     print("spread: (max - min) / median of steps/s over the rounds; ex/step: real examples one step consumes.")
+
+
+
+# --- --compare: tfgan against plain Keras GANs in the style of the Keras examples ----------------------------
+
+@dataclasses.dataclass
+class Workload:
+    name: str
+    description: str
+    batch: int
+    critic_steps: int
+    steps: int                       # timed steps per round
+    keras_model: Callable[[], keras.Model]
+    tfgan_model: Callable[[], GAN]
+    source: Callable[[], object]
+    output_range: tuple
+
+
+def _wgan_gp_workload() -> Workload:
+    def keras_model():
+        keras.utils.set_random_seed(0)
+        model = keras_examples.KerasWGANGP(keras_examples.wgan_critic(), keras_examples.wgan_generator(), d_steps=3)
+        model.compile(d_optimizer=_adam(1e-4, 0.5, 0.9), g_optimizer=_adam(1e-4, 0.5, 0.9))
+        return model
+
+    def tfgan_model():
+        keras.utils.set_random_seed(0)
+        gan = GAN(keras_examples.wgan_generator(), keras_examples.wgan_critic(), keras_examples.WGAN_LATENT,
+                  loss=get_loss_pair("wasserstein"), penalties=[get_penalty("gp")], critic_steps=3)
+        gan.compile(d_optimizer=_adam(1e-4, 0.5, 0.9), g_optimizer=_adam(1e-4, 0.5, 0.9))
+        return gan
+
+    return Workload("wgan_gp_28", "WGAN-GP 28x28x1, batch 64, 3 critic updates + 1 generator update", 64, 3, 3,
+                    keras_model, tfgan_model, lambda: get_source("digits"), (-1.0, 1.0))
+
+
+def _dcgan_workload() -> Workload:
+    def keras_model():
+        keras.utils.set_random_seed(0)
+        model = keras_examples.KerasDCGAN(keras_examples.dcgan_discriminator(), keras_examples.dcgan_generator())
+        model.compile(d_optimizer=_adam(1e-4, 0.9), g_optimizer=_adam(1e-4, 0.9))
+        return model
+
+    def tfgan_model():
+        keras.utils.set_random_seed(0)
+        # tfgan's losses take logits: the same discriminator without its final sigmoid (same work).
+        gan = GAN(keras_examples.dcgan_generator(), keras_examples.dcgan_discriminator(logits=True),
+                  keras_examples.DCGAN_LATENT, loss=get_loss_pair("non_saturating"))
+        gan.compile(d_optimizer=_adam(1e-4, 0.9), g_optimizer=_adam(1e-4, 0.9))
+        return gan
+
+    return Workload("dcgan_64", "DCGAN 64x64x3, batch 32, the Keras DCGAN example's networks", 32, 1, 2,
+                    keras_model, tfgan_model, lambda: get_source("digits", image_size=64, channels=3), (0.0, 1.0))
+
+
+WORKLOADS = {"wgan_gp_28": _wgan_gp_workload, "dcgan_64": _dcgan_workload}
+
+
+class Timed:
+    """One side of a comparison: a train function stepped on an iterator, with its step FLOPs."""
+
+    def __init__(self, label: str, policy: str, step: Callable[[], None], flops: float, batch: int, steps: int):
+        self.label, self.policy, self.step, self.flops, self.batch, self.steps = label, policy, step, flops, batch, steps
+        self.seconds: list[float] = []
+
+    def time_round(self):
+        with global_policy(self.policy):
+            start = time.perf_counter()
+            for _ in range(self.steps):
+                self.step()
+            self.seconds.append((time.perf_counter() - start) / self.steps)
+
+    @property
+    def s_per_step(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def _keras_side(w: Workload, warmup: int) -> Timed:
+    with global_policy("float32"):
+        model = w.keras_model()
+        ds = make_dataset(w.source(), w.batch, output_range=w.output_range, seed=0).map(lambda e: e["x"])
+        iterator = iter(ds)
+        model.make_train_function()
+        train = model.train_function  # what fit() calls once per step
+
+        def step():
+            logs = train(iterator)
+            float(logs["d_loss"])  # read back, like fit's progress bar / callbacks
+
+        flops = hardware.traced_flops(tf.function(model.train_step), ds.element_spec, batch=w.batch)
+        for _ in range(1 + warmup):
+            step()
+    return Timed("plain Keras", "float32", step, flops, w.batch, w.steps)
+
+
+def _tfgan_side(w: Workload, policy: str, warmup: int, log_dir: str) -> Timed:
+    with global_policy(policy):
+        gan = w.tfgan_model()
+        ds = make_dataset(w.source(), w.batch, critic_steps=w.critic_steps, output_range=w.output_range, seed=0)
+        strategy = tf.distribute.get_strategy()
+        iterator = iter(strategy.experimental_distribute_dataset(ds))
+        train = make_train_function(gan, strategy, tf.summary.create_file_writer(os.path.join(log_dir, policy)))
+
+        def step():  # what the Trainer does for steps of > 0.1 s: one step per call, metrics read back
+            result = train(iterator, 1)
+            if not math.isfinite(float(result["d_loss"][-1])):
+                raise RuntimeError(f"{w.name} {policy}: non-finite loss")
+
+        flops = hardware.traced_flops(tf.function(gan.train_step), ds.element_spec, batch=w.batch)
+        for _ in range(1 + warmup):
+            step()
+    return Timed(f"tfgan {'bf16' if 'bfloat16' in policy else 'fp32'}", policy, step, flops, w.batch, w.steps)
+
+
+def compare(names, rounds: int, scale: float, warmup: int) -> None:
+    """Plain Keras float32 vs tfgan float32 vs tfgan mixed_bfloat16, interleaved with the ceilings."""
+    ceilings = hardware.Ceilings()
+    sides: dict[str, list[Timed]] = {}
+    with tempfile.TemporaryDirectory(prefix="step_speed_") as log_dir:
+        for name in names:
+            w = WORKLOADS[name]()
+            w.steps = max(1, round(w.steps * scale))
+            print(f"building and warming up {name} ...", flush=True)
+            sides[name] = [_keras_side(w, warmup), _tfgan_side(w, "float32", warmup, log_dir),
+                           _tfgan_side(w, "mixed_bfloat16", warmup, log_dir)]
+        for r in range(rounds):
+            ceilings.measure()
+            for name in names:
+                for side in sides[name]:
+                    side.time_round()
+            print(f"round {r + 1}/{rounds} done", flush=True)
+    print(f"\nceilings (median of {rounds} rounds, GFLOP/s): matmul 4096^3 float32 "
+          f"{ceilings.gflops('matmul_float32'):.0f}, bfloat16 {ceilings.gflops('matmul_bfloat16'):.0f}; "
+          f"conv 5x5 stride 2 [64,32,32,128]->256 float32 {ceilings.gflops('conv_float32'):.0f}, "
+          f"bfloat16 {ceilings.gflops('conv_bfloat16'):.0f}")
+    header = (f"{'workload':<11} {'side':<12} {'s/step':>7} {'images/s':>9} {'GFLOP/step':>10} {'GFLOP/s':>8} "
+              f"{'x conv ceil':>11} {'x Keras':>8} {'spread':>7}")
+    print(header)
+    print("-" * len(header))
+    for name in names:
+        keras_side = sides[name][0]
+        for side in sides[name]:
+            dtype = "bfloat16" if "bfloat16" in side.policy else "float32"
+            achieved = side.flops / side.s_per_step / 1e9
+            spread = (max(side.seconds) - min(side.seconds)) / side.s_per_step
+            print(f"{name:<11} {side.label:<12} {side.s_per_step:>7.3f} {side.batch / side.s_per_step:>9.1f} "
+                  f"{side.flops / 1e9:>10.1f} {achieved:>8.0f} {achieved / ceilings.gflops('conv_' + dtype):>11.2f} "
+                  f"{keras_side.s_per_step / side.s_per_step:>8.2f} {100 * spread:>6.0f}%")
+    print("\nimages/s: generator batch / (s/step); x conv ceil: achieved GFLOP/s over the convolution ceiling of the "
+          "step's compute dtype; x Keras: the plain Keras float32 step time over this side's (higher is faster).")
+
+
+# --- --scaling: how a step grows with the batch and the image size --------------------------------------------
+
+def scaling(rounds: int, warmup: int) -> None:
+    """tfgan's DCGAN (quickstart networks, 64 base filters) at batch 64..512 (28x28) and image 28..128 (batch 32).
+
+    Each point times about 3 s of steps per round (at least one step), interleaved with the ceilings."""
+    points = [(28, b) for b in (64, 128, 256, 512)] + [(64, 32), (128, 32), (28, 32)]
+    ceilings = hardware.Ceilings()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="step_speed_") as log_dir:
+        for size, batch in points:
+            for policy in ("float32", "mixed_bfloat16"):
+                w = Workload(f"dcgan_{size}_b{batch}", "", batch, 1, 1, None, None,
+                             lambda size=size: get_source("digits", image_size=size), (-1.0, 1.0))
+
+                def build(size=size):
+                    keras.utils.set_random_seed(0)
+                    g = networks.dcgan_generator(64, size, 1, 64, 4, "tanh")
+                    d = networks.dcgan_discriminator(size, 1, 64, 4)
+                    gan = GAN(g, d, 64, loss=get_loss_pair("non_saturating"))
+                    gan.compile(d_optimizer=_adam(2e-4), g_optimizer=_adam(2e-4))
+                    return gan
+
+                w.tfgan_model = build
+                print(f"building {w.name} {policy} ...", flush=True)
+                side = _tfgan_side(w, policy, warmup, log_dir)
+                with global_policy(policy):  # about 3 s of steps per round
+                    start = time.perf_counter()
+                    side.step()
+                    side.steps = max(1, min(50, round(3.0 / (time.perf_counter() - start))))
+                runs.append((size, batch, side))
+        for r in range(rounds):
+            ceilings.measure()
+            for _, _, side in runs:
+                side.time_round()
+            print(f"round {r + 1}/{rounds} done", flush=True)
+    print(f"\nconv ceiling GFLOP/s: float32 {ceilings.gflops('conv_float32'):.0f}, "
+          f"bfloat16 {ceilings.gflops('conv_bfloat16'):.0f}")
+    header = f"{'image':>5} {'batch':>5} {'side':<10} {'s/step':>7} {'ms/image':>8} {'GFLOP/step':>10} {'GFLOP/s':>8} {'x ceil':>6}"
+    print(header)
+    print("-" * len(header))
+    for size, batch, side in runs:
+        dtype = "bfloat16" if "bfloat16" in side.policy else "float32"
+        achieved = side.flops / side.s_per_step / 1e9
+        print(f"{size:>5} {batch:>5} {side.label:<10} {side.s_per_step:>7.3f} {1000 * side.s_per_step / batch:>8.2f} "
+              f"{side.flops / 1e9:>10.1f} {achieved:>8.0f} {achieved / ceilings.gflops('conv_' + dtype):>6.2f}")
 
 
 if __name__ == "__main__":

@@ -75,6 +75,8 @@ class TrainConfig:
     mixed_precision: str = "none"            # none | auto | mixed_bfloat16 | mixed_float16
     strategy: str = "default"                # default | mirrored | multi_worker
     num_logical_cpus: int = 0
+    steps_per_execution: int = 0             # 0: auto (about 0.1 s of steps per call)
+    resume_from: str = ""                    # "": the run directory's latest checkpoint; a step or a checkpoint path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,6 +263,8 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
                          "weights are not downloaded)")
     if e.inception_weights and not os.path.isfile(e.inception_weights):
         raise ValueError(f"--inception_weights={e.inception_weights}: no such file")
+    if t.resume_from:
+        _check_resume_from(t.resume_from, t.run_dir)
     if t.num_logical_cpus and t.strategy != "mirrored":
         raise ValueError(f"--num_logical_cpus={t.num_logical_cpus} applies to --strategy=mirrored, not "
                          f"--strategy={t.strategy}")
@@ -286,3 +290,15 @@ def _validate_pipeline(p: PipelineSettings, metric_names) -> None:
                              f"the Evaluator's metrics ({','.join(metric_names)}; set --eval_metrics)")
     if p.schema_path and not os.path.isfile(p.schema_path):
         raise ValueError(f"--schema_path={p.schema_path}: no such file")
+
+
+def _check_resume_from(resume_from: str, run_dir: str) -> None:
+    """--resume_from names an existing checkpoint: a step of one in --run_dir, or a checkpoint path."""
+    ckpt_dir = os.path.join(run_dir, "checkpoints")
+    path = os.path.join(ckpt_dir, f"ckpt-{int(resume_from)}") if resume_from.isdigit() else resume_from
+    if os.path.exists(path + ".index"):
+        return
+    names = sorted((n[:-len(".index")] for n in (os.listdir(ckpt_dir) if os.path.isdir(ckpt_dir) else [])
+                    if n.startswith("ckpt-") and n.endswith(".index")), key=lambda n: int(n[5:]))
+    raise ValueError(f"--resume_from={resume_from}: no checkpoint {path} (in {ckpt_dir}: {', '.join(names) or 'none'}); "
+                     f"give the step of one of those or a checkpoint path such as runs/<name>/checkpoints/ckpt-<step>")

@@ -40,7 +40,8 @@ _BOUNDS = {
     "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
-    "num_samples": (1, 100_000), "num_logical_cpus": (0, 64), "serving_max_samples": (1, 2**31 - 1),
+    "num_samples": (1, 100_000), "num_logical_cpus": (0, 64), "steps_per_execution": (0, 100_000),
+    "serving_max_samples": (1, 2**31 - 1),
     "eval_percent": (1, 50), "statistics_max_examples": (0, None), "evaluator_num_samples": (10, 1_000_000),
     "infra_max_load_seconds": (0.1, None), "infra_timeout_seconds": (1.0, None),
 }
@@ -100,6 +101,11 @@ _HELP = {
                        "(AVX512-BF16/AMX) and no GPU, else float32), mixed_bfloat16 or mixed_float16.",
     "strategy": "tf.distribute strategy: default (one device), mirrored (local GPUs) or multi_worker (TF_CONFIG).",
     "num_logical_cpus": "Split the CPU into this many logical devices (try a mirrored strategy without GPUs).",
+    "steps_per_execution": "Most train steps run per tf.function call (0: auto, as many as take about 0.1 s). Calls end "
+                           "at every log, checkpoint, sample and evaluation step, so results equal one step per call.",
+    "resume_from": "Start from this checkpoint instead of --run_dir's latest: a step of a checkpoint in --run_dir, or "
+                   "a checkpoint path (e.g. another run's runs/x/checkpoints/ckpt-200, to continue it with other "
+                   "settings in a new --run_dir). Learning rates are taken from the flags, not the checkpoint.",
     "eval_every": "Steps between evaluations during training (0: none).",
     "eval_metrics": "Metrics evaluated during training: fid, is, kid, prd, stacked_modes (images) or modes, w1 (toys); "
                     "empty: the defaults for the data.",

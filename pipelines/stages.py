@@ -36,7 +36,7 @@ from tfgan.export import (
     version_path,
 )
 from tfgan.model import GAN
-from tfgan.trainer import Hook, Trainer, is_chief
+from tfgan.trainer import Hook, NonFiniteLossError, Trainer, is_chief
 from tfgan.visualize import SampleWriter
 
 FLAGS_FILE = "flags.txt"
@@ -139,7 +139,8 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
 
     Raises:
       ValueError: settings that do not fit (batch size vs replicas, run directory of another experiment).
-      tfgan.trainer.NonFiniteLossError: a loss became NaN/Inf (the last good checkpoint is kept).
+      tfgan.trainer.NonFiniteLossError: a loss or a variable became NaN/Inf (the last good checkpoint is kept);
+        the message says which flags to change and how to resume from a good checkpoint.
     """
     out = out or sys.stdout
     t, spec = config.train, ingested.spec
@@ -166,7 +167,8 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
 
     trainer = Trainer(gan, strategy, t.run_dir, t.steps, log_every=t.log_every,
                       checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints, out=out,
-                      log_dir=log_dir)
+                      log_dir=log_dir, steps_per_execution=t.steps_per_execution,
+                      resume_from=t.resume_from or None)
     if warm_start and not trainer.manager.latest_checkpoint:
         warm_start_networks(gan, warm_start)
         print(f"warm start: network weights from {warm_start}", file=out, flush=True)
@@ -186,7 +188,11 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
           f"parameters, discriminator {params[1]:,}; {replicas} replica(s), batch {t.batch_size}, "
           f"{t.steps} steps, {precision}", file=out, flush=True)
     start = time.perf_counter()
-    metrics = trainer.fit(dataset)
+    try:
+        metrics = trainer.fit(dataset)
+    except NonFiniteLossError as e:
+        raise NonFiniteLossError(f"{e}\n{_non_finite_advice(config, precision, e)}", e.step, e.parts,
+                                 e.last_good) from None
     grid = sampler.path(trainer.step)
     if trainer.chief and not tf.io.gfile.exists(grid):  # a run stopped between its last checkpoint and its
         sampler(trainer.step)                            # final hooks: draw the final grid now
@@ -210,6 +216,22 @@ def warm_start_networks(gan: GAN, checkpoint: str) -> None:
     except AssertionError:
         raise ValueError(f"the base model {checkpoint} does not match these model flags (its networks differ); "
                          f"warm-start from a model trained with the same --architecture and sizes") from None
+
+
+def _non_finite_advice(config: PipelineConfig, precision: str, error: NonFiniteLossError) -> str:
+    """What to change, in flags, after a NaN/Inf stopped training, and how to continue from a good checkpoint."""
+    g = config.gan
+    lines = [f"What to change: lower the learning rates (--d_learning_rate={g.d_learning_rate:g}, "
+             f"--g_learning_rate={g.g_learning_rate:g})"
+             + (f", or train in float32 (--mixed_precision=none instead of {precision})"
+                if precision != "float32" else "") + "."]
+    if error.last_good:
+        lines.append(f"To continue from the last finite checkpoint with new settings: --run_dir=<a new directory> "
+                     f"--resume_from={error.last_good} (or the path of an earlier one in "
+                     f"{os.path.join(config.train.run_dir, 'checkpoints')}, if that one already went astray).")
+    else:
+        lines.append("No finite checkpoint exists: start again with the new settings.")
+    return "\n".join(lines)
 
 
 def load_extractor(kind: str, name: str, inception_weights: str = ""):

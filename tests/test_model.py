@@ -94,9 +94,10 @@ def test_same_optimizer_twice_rejected():
 
 
 def _distributed_steps(strategy, gan, x, steps):
+    """The metrics of `steps` steps, one step per call, each as {name: scalar}."""
     ds = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(x).batch(len(x)).repeat())
     iterator, train_fn = iter(ds), make_train_function(gan, strategy)
-    return [train_fn(iterator) for _ in range(steps)]
+    return [{k: v[0] for k, v in train_fn(iterator, 1).items()} for _ in range(steps)]
 
 
 # (loss, penalties, other arguments of tiny_image_gan). The last cases add what makes replicas differ from one

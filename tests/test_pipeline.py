@@ -47,6 +47,7 @@ def test_at_least_the_documented_configs_ship():
     (["--mixed_precision=fp8"], r"flag --mixed_precision=fp8: value should be one of <none\|auto\|mixed_bfloat16"),
     (["--d_learning_rate=-1"], r"flag --d_learning_rate=-1"),
     (["--critic_steps=0"], r"flag --critic_steps=0"),
+    (["--steps_per_execution=-1"], r"flag --steps_per_execution=-1: -1 is not an integer in the range \[0, 100000\]"),
 ])
 def test_single_flag_errors_name_flag_value_and_allowed(args, message):
     with pytest.raises(flags.IllegalFlagValueError, match=message):
@@ -63,6 +64,8 @@ def test_single_flag_errors_name_flag_value_and_allowed(args, message):
     (["--loss=hinge", "--label_smoothing=0.1"], r"--label_smoothing=0.1 applies to --loss=minimax or non_saturating"),
     (["--g_hidden=256,x"], r"--g_hidden=256,x: expected a comma-separated list"),
     (["--strategy=mirrored", "--num_logical_cpus=2", "--batch_size=63"], r"--batch_size=63 must be divisible"),
+    (["--resume_from=/no/such/ckpt-3"], r"--resume_from=/no/such/ckpt-3: no checkpoint /no/such/ckpt-3 \(in .*: none\)"),
+    (["--run_dir=/no/such/run", "--resume_from=12"], r"--resume_from=12: no checkpoint /no/such/run/checkpoints/ckpt-12"),
 ])
 def test_cross_flag_errors_name_the_flags(args, message):
     with pytest.raises(ValueError, match=message):
@@ -301,3 +304,41 @@ def test_start_up_notices_stay_off_the_terminal(tmp_path):
     assert proc.returncode == 0, out
     for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
         assert noise not in out, out
+
+
+def test_huge_learning_rate_keeps_a_finite_checkpoint_and_says_how_to_resume(tmp_path):
+    """--d_learning_rate=1e6: Adam's moments overflow within two steps. No checkpoint holding an Inf is written;
+    the message names the step, the learning-rate flags and --resume_from; resuming that checkpoint in a new
+    run directory with a sane rate trains on."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipelines import stages
+    from pipelines.config import GANConfig, ModelConfig, PipelineConfig, TrainConfig
+    from tfgan.trainer import NonFiniteLossError
+
+    def config(run_dir, lr, resume_from=""):
+        return PipelineConfig(
+            model=ModelConfig(latent_dim=8, g_base_filters=8, d_base_filters=8),
+            gan=GANConfig(d_learning_rate=lr),
+            train=TrainConfig(run_dir=str(tmp_path / run_dir), steps=6, batch_size=16, log_every=1,
+                              checkpoint_every=1, sample_every=100, num_samples=4, resume_from=resume_from))
+
+    ingested = stages.ingest(config("a", 1e6).data)
+    with pytest.raises(NonFiniteLossError) as error:
+        stages.train(config("a", 1e6), ingested, out=open(os.devnull, "w"))
+    e = error.value
+    message = str(e)
+    assert f"at step {e.step}" in message and e.step < 6
+    assert "--d_learning_rate=1e+06" in message and "--g_learning_rate=0.0002" in message
+    assert f"--resume_from={e.last_good}" in message
+    reader = tf.train.load_checkpoint(e.last_good)
+    names = [n for n, d in reader.get_variable_to_dtype_map().items() if d.is_floating]
+    assert any(n.startswith("d_optimizer/") for n in names) and any(n.startswith("g_optimizer/") for n in names)
+    for name in names:
+        assert np.all(np.isfinite(reader.get_tensor(name))), name
+    saved = sorted(glob.glob(str(tmp_path / "a" / "checkpoints" / "ckpt-*.index")))
+    assert len(saved) == e.step - 1  # one per step before it, none at or after it
+
+    resumed = stages.train(config("b", 1e-4, resume_from=e.last_good), ingested, out=open(os.devnull, "w"))
+    assert resumed.step == 6

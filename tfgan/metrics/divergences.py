@@ -12,7 +12,7 @@ References:
 """
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from tfgan.metrics import _checks
 
@@ -246,6 +246,8 @@ def empirical_w1(x, y):
     """
     x = _checks.as_float_array(x, "x", ndim=1, min_rows=1)
     y = _checks.as_float_array(y, "y", ndim=1, min_rows=1)
+    from scipy import stats  # imported here: scipy.stats takes about a second to import
+
     return float(stats.wasserstein_distance(x, y))
 
 
