@@ -143,13 +143,14 @@ def run_fault(fault, outcome, work, steps, reference, rng):
     if fault in ("kill_training", "sigterm"):
         proc = start(run_dir, steps)
         wait_for(lambda: glob.glob(os.path.join(ckpt, "ckpt-*.index")), proc)
-        time.sleep(rng.uniform(0.0, 2.0))
+        time.sleep(rng.uniform(0.0, 3.0))
         if proc.poll() is not None:  # finished before the fault: nothing injected
             proc.communicate()
             return check_after(outcome, run_dir, steps, reference, injected=False)
         proc.send_signal(signal.SIGKILL if fault == "kill_training" else signal.SIGTERM)
         out, _ = proc.communicate(timeout=120)
-        if fault == "sigterm" and (proc.returncode != 130 or "interrupted at step" not in out):
+        trained = f"step {steps}/{steps}" in out  # the signal came after training, during the export
+        if fault == "sigterm" and (proc.returncode != 130 or not ("interrupted at step" in out or trained)):
             return outcome.record(False, False, True, f"SIGTERM: exit {proc.returncode}, no save message")
         return check_after(outcome, run_dir, steps, reference)
     if fault == "kill_checkpoint":
@@ -184,18 +185,22 @@ def run_fault(fault, outcome, work, steps, reference, rng):
     if fault == "disk_full":
         return disk_full(outcome, run_dir, steps, reference)
     if fault == "nan":
-        code, out = finish(run_dir, steps, "--d_learning_rate=1e6")
-        message = out.strip().splitlines()[-1] if out.strip() else ""
-        if code != 3 or "--d_learning_rate" not in out:
-            return outcome.record(False, False, True, f"NaN run: exit {code}: {message[:160]}")
+        code, out = finish(run_dir, steps, "--d_learning_rate=1e6", "--checkpoint_every=1")
+        if code != 3 or "--d_learning_rate" not in out or "--resume_from=" not in out:
+            return outcome.record(False, False, True, f"NaN run: exit {code}: {out.strip()[-160:]}")
         try:
             kept = checkpoint_weights(run_dir)
         except FileNotFoundError:
             kept = {}
         if kept and not all_finite(kept):
             return outcome.record(False, True, True, "a non-finite checkpoint was kept")
-        shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)  # start over with a sane rate
-        return check_after(outcome, run_dir, steps, reference, expect_same=True)
+        # As the message says: a new run directory, resuming the last finite checkpoint with a sane rate.
+        resume = out.split("--resume_from=")[1].split()[0]
+        fresh = run_dir + "-resumed"
+        code, out = finish(fresh, steps, f"--resume_from={resume}")
+        if code != 0:
+            return outcome.record(False, True, True, f"resume: exit {code}: {out.strip()[-160:]}")
+        return check_after(outcome, fresh, steps, reference, expect_same=False)
     raise ValueError(fault)
 
 
@@ -220,13 +225,14 @@ def disk_full(outcome, run_dir, steps, reference):
         proc = start(run_dir, steps)
         wait_for(lambda: len(glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.index"))) >= 2, proc)
         filler = os.path.join(run_dir, "filler")
-        with open(filler, "wb") as f:  # take every byte left
-            try:
-                while True:
-                    f.write(b"\0" * (1 << 16))
-                    f.flush()
-            except OSError:
-                pass
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:  # take every byte left
+            while True:
+                os.write(fd, b"\0" * (1 << 16))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         out, _ = proc.communicate(timeout=300)
         lines = [line for line in out.strip().splitlines() if line.startswith("error: ")]
         one_line = proc.returncode == 5 and len(lines) == 1 and "Traceback" not in out
@@ -247,11 +253,15 @@ def disk_full(outcome, run_dir, steps, reference):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("faults", nargs="*", default=list(FAULTS), choices=list(FAULTS) + [[]])
+    parser.add_argument("faults", nargs="*", help=f"faults to inject (default: all of {', '.join(FAULTS)})")
     parser.add_argument("--tries", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    unknown = [f for f in args.faults if f not in FAULTS]
+    if unknown:
+        parser.error(f"unknown faults {', '.join(unknown)}; choose from {', '.join(FAULTS)}")
+    args.faults = args.faults or list(FAULTS)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="tfgan_faults_")
     reference_dir = os.path.join(work, "reference")
