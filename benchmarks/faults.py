@@ -17,6 +17,8 @@ Faults:
   sigterm           SIGTERM at a random moment (the run saves a checkpoint and exits 130)
   disk_full         the run directory on a small tmpfs, filled until a checkpoint write fails; then space
                     is freed (skipped, with the reason, where no tmpfs can be mounted)
+  read_only         the run directory on a read-only file system: one line, exit 5, nothing written (skipped
+                    where no tmpfs can be mounted); the same command on a writable directory then works
   second_run        a second run into the same run directory while the first trains (must stop at once)
   nan               --d_learning_rate=1e6 (the run stops with exit 3 keeping only finite checkpoints; the
                     re-run resumes from the earliest checkpoint with a sane learning rate)
@@ -39,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 CONFIG = os.path.join(REPO, "configs", "toy_ring8.cfg")
 ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), TF_CPP_MIN_LOG_LEVEL="2")
-FAULTS = ("kill_training", "kill_checkpoint", "kill_export", "sigterm", "disk_full", "second_run", "nan")
+FAULTS = ("kill_training", "kill_checkpoint", "kill_export", "sigterm", "disk_full", "read_only", "second_run", "nan")
 
 
 def train_cmd(run_dir, steps, *extra):
@@ -184,6 +186,19 @@ def run_fault(fault, outcome, work, steps, reference, rng):
         return check_after(outcome, run_dir, steps, reference)
     if fault == "disk_full":
         return disk_full(outcome, run_dir, steps, reference)
+    if fault == "read_only":
+        mounted, why = mount_tmpfs(run_dir, "1m", read_only=True)
+        if not mounted:
+            outcome.notes.append(f"skipped: {why}")
+            return None
+        try:
+            code, out = finish(run_dir, steps)
+        finally:
+            subprocess.run(["umount", "-l", run_dir], capture_output=True)
+        lines = [line for line in out.strip().splitlines() if line.strip()]
+        if code != 5 or len(lines) != 1 or "Read-only file system" not in lines[0]:
+            return outcome.record(False, False, True, f"read-only: exit {code}: {out.strip()[-200:]}")
+        return check_after(outcome, run_dir, steps, reference)
     if fault == "nan":
         code, out = finish(run_dir, steps, "--d_learning_rate=1e6", "--checkpoint_every=1")
         if code != 3 or "--d_learning_rate" not in out or "--resume_from=" not in out:
@@ -204,10 +219,11 @@ def run_fault(fault, outcome, work, steps, reference, rng):
     raise ValueError(fault)
 
 
-def mount_tmpfs(path, size):
+def mount_tmpfs(path, size, read_only=False):
     os.makedirs(path, exist_ok=True)
-    for cmd in (["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
-                ["sudo", "-n", "mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path]):
+    options = f"size={size}" + (",ro" if read_only else "")
+    for cmd in (["mount", "-t", "tmpfs", "-o", options, "tmpfs", path],
+                ["sudo", "-n", "mount", "-t", "tmpfs", "-o", options, "tmpfs", path]):
         try:
             if subprocess.run(cmd, capture_output=True, timeout=20).returncode == 0:
                 return True, ""
