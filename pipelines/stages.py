@@ -124,7 +124,8 @@ def _toy_reference(ingested: Ingested, n: int = 2000) -> np.ndarray | None:
 
 
 def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.Strategy | None = None,
-          flags_text: str = "", out=None, log_dir: str | None = None, warm_start: str | None = None) -> Trained:
+          flags_text: str = "", out=None, log_dir: str | None = None, warm_start: str | None = None,
+          started: float | None = None) -> Trained:
     """Trains (or resumes) the GAN in `config.train.run_dir` up to `config.train.steps`.
 
     Args:
@@ -136,6 +137,7 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
       log_dir: TensorBoard logs there instead of `<run_dir>/tensorboard`.
       warm_start: a checkpoint whose network weights (not optimizer state, not the step) start a run that
         has no checkpoint of its own yet.
+      started: `time.perf_counter()` when the command started, to report start-up time at the first step.
 
     Raises:
       ValueError: settings that do not fit (batch size vs replicas, run directory of another experiment).
@@ -168,7 +170,7 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     trainer = Trainer(gan, strategy, t.run_dir, t.steps, log_every=t.log_every,
                       checkpoint_every=t.checkpoint_every, keep_checkpoints=t.keep_checkpoints, out=out,
                       log_dir=log_dir, steps_per_execution=t.steps_per_execution,
-                      resume_from=t.resume_from or None)
+                      resume_from=t.resume_from or None, started=started)
     if warm_start and not trainer.manager.latest_checkpoint:
         warm_start_networks(gan, warm_start)
         print(f"warm start: network weights from {warm_start}", file=out, flush=True)
@@ -406,7 +408,7 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
 
 # --- the whole pipeline ------------------------------------------------------------------------------------
 
-def run(config: PipelineConfig, flags_text: str = "", out=None) -> dict:
+def run(config: PipelineConfig, flags_text: str = "", out=None, started: float | None = None) -> dict:
     """ingest -> train -> export; prints and returns where everything is.
 
     Re-running a finished run changes nothing that exists: the export version and `result.json` stay as
@@ -415,7 +417,7 @@ def run(config: PipelineConfig, flags_text: str = "", out=None) -> dict:
     """
     out = out or sys.stdout
     ingested = ingest(config.data)
-    trained = train(config, ingested, flags_text=flags_text, out=out)
+    trained = train(config, ingested, flags_text=flags_text, out=out, started=started)
     if not trained.chief:
         return {"run_dir": trained.run_dir, "step": trained.step, "chief": False}
     path = os.path.join(trained.run_dir, RESULT_FILE)

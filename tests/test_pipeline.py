@@ -3,6 +3,7 @@ exported and reloaded in a fresh process."""
 
 import glob
 import json
+import re
 import os
 import signal
 import subprocess
@@ -304,6 +305,7 @@ def test_start_up_notices_stay_off_the_terminal(tmp_path):
     assert proc.returncode == 0, out
     for noise in ("absl::InitializeLog", "oneDNN custom operations", "cpu_feature_guard"):
         assert noise not in out, out
+    assert re.search(r"first 1 step in [0-9.]+s \(tracing included\); [0-9.]+s after the command started", out), out
 
 
 def test_huge_learning_rate_keeps_a_finite_checkpoint_and_says_how_to_resume(tmp_path):

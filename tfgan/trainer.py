@@ -134,6 +134,8 @@ class Trainer:
       strategy: the distribution strategy the model was created under.
       run_dir: where checkpoints (`checkpoints/`) and TensorBoard logs (`tensorboard/`) go.
       log_dir: TensorBoard logs elsewhere (default `<run_dir>/tensorboard`).
+      started: `time.perf_counter()` when the command started; the first call's report then says how long
+        start-up took (imports, data, building, tracing) until the first step was done.
       total_steps: the step at which training ends (a resumed run stops at the same step).
       log_every: steps between progress lines and scalar summaries.
       checkpoint_every: steps between checkpoints.
@@ -160,10 +162,11 @@ class Trainer:
     def __init__(self, gan: GAN, strategy: tf.distribute.Strategy, run_dir: str, total_steps: int, *,
                  log_every: int = 100, checkpoint_every: int = 500, keep_checkpoints: int = 3,
                  hooks: Sequence[Hook] = (), out=None, log_dir: str | None = None, steps_per_execution: int = 0,
-                 resume_from: str | int | None = None):
+                 resume_from: str | int | None = None, started: float | None = None):
         if steps_per_execution < 0:
             raise ValueError(f"steps_per_execution must be >= 0 (0: auto), got {steps_per_execution}")
         self.gan, self.strategy, self.run_dir = gan, strategy, run_dir
+        self.started = started
         self.total_steps, self.log_every, self.checkpoint_every = total_steps, log_every, checkpoint_every
         self.steps_per_execution = steps_per_execution
         self.resume_from = None if resume_from in (None, "") else str(resume_from)
@@ -335,6 +338,9 @@ class Trainer:
                 if run_start is None:  # the first call includes tracing: time the rest
                     run_start = window_start = now
                     first_step = step
+                    since = f"; {now - self.started:.1f}s after the command started" if self.started else ""
+                    self._print(f"first {ran} step{'s' if ran > 1 else ''} in {now - call_start:.1f}s (tracing "
+                                f"included){since}")
                 else:
                     timed += ran
                     self._auto_steps = max(1, min(self.AUTO_MAX_STEPS,

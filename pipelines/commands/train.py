@@ -3,9 +3,13 @@ directory. The Trainer alone, for people who only want training; `tfgan.pipeline
 chain. All flags are defined in `pipelines.flags`; `--helpfull` lists them.
 """
 
-import contextlib
-import os
-import signal
+import time
+
+STARTED = time.perf_counter()  # the first step's report says how long start-up took from here
+
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -39,7 +43,7 @@ def main(argv):
             startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
             from pipelines import stages
             signal.signal(signal.SIGTERM, _interrupt)
-            stages.run(config, flags_text=FLAGS.flags_into_string())
+            stages.run(config, flags_text=FLAGS.flags_into_string(), started=STARTED)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001 - every expected failure becomes one line; others propagate
