@@ -250,9 +250,7 @@ def write_saved_model(generator: keras.Model, spec: ExportSpec, path: str, versi
     if tf.io.gfile.exists(path):
         raise ExportExistsError(f"{path} exists; an export version is never rewritten (export a new version, "
                                 f"or delete it by hand if no server uses it)")
-    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
-    tmp = fileio.temporary_sibling(path)
-    try:
+    with fileio.renamed_into_place(path, overwrite=False) as tmp:
         archive = keras.export.ExportArchive()
         archive.track(generator)
         endpoints = _Graph(generator, spec).endpoints()
@@ -262,11 +260,6 @@ def write_saved_model(generator: keras.Model, spec: ExportSpec, path: str, versi
         meta = dataclasses.asdict(spec) | {"version": int(version), "signatures": sorted(endpoints),
                                            "format": FORMAT_VERSION}
         fileio.write_json_atomic(os.path.join(tmp, "assets.extra", METADATA_FILE), meta)
-        tf.io.gfile.rename(tmp, path, overwrite=False)
-    except BaseException:
-        if tf.io.gfile.exists(tmp):
-            tf.io.gfile.rmtree(tmp)
-        raise
     return path
 
 

@@ -8,6 +8,7 @@ them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -29,20 +30,34 @@ def is_temporary(name: str) -> bool:
     return base.startswith(".") and base.endswith(TMP_SUFFIX)
 
 
-def write_atomic(path: str, data: bytes | str) -> str:
-    """Writes `data` to `path` through a temporary sibling and a rename; returns `path`."""
+@contextlib.contextmanager
+def renamed_into_place(path: str, overwrite: bool = True):
+    """Yields a temporary sibling of `path` to write (a file or a directory); renames it to `path` when the
+    block ends normally, deletes it when the block raises.
+
+    Raises:
+      tf.errors.AlreadyExistsError: `path` exists and `overwrite` is False (the temporary is deleted).
+    """
     parent = os.path.dirname(path)
     if parent:
         tf.io.gfile.makedirs(parent)
     tmp = temporary_sibling(path)
     try:
-        with tf.io.gfile.GFile(tmp, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        tf.io.gfile.rename(tmp, path, overwrite=True)
+        yield tmp
+        tf.io.gfile.rename(tmp, path, overwrite=overwrite)
     except BaseException:
-        if tf.io.gfile.exists(tmp):
+        if tf.io.gfile.isdir(tmp):
+            tf.io.gfile.rmtree(tmp)
+        elif tf.io.gfile.exists(tmp):
             tf.io.gfile.remove(tmp)
         raise
+
+
+def write_atomic(path: str, data: bytes | str) -> str:
+    """Writes `data` to `path` through a temporary sibling and a rename; returns `path`."""
+    with renamed_into_place(path) as tmp:
+        with tf.io.gfile.GFile(tmp, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
     return path
 
 

@@ -31,13 +31,8 @@ def push(saved_model: str, serving_dir: str) -> tuple[int, str]:
     versions = list_versions(serving_dir)
     version = max(int(time.time()), (versions[-1] + 1) if versions else 0)
     path = os.path.join(serving_dir, str(version))
-    tmp = fileio.temporary_sibling(path)
-    try:
+    with fileio.renamed_into_place(path, overwrite=False) as tmp:
         shutil.copytree(saved_model, tmp)
-        os.rename(tmp, path)  # atomic; fails rather than replace a directory that appeared meanwhile
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return version, path
 
 

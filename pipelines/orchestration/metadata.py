@@ -150,23 +150,26 @@ class MetadataStore:
     def executions(self, type_: str | None = None, cache_key: str | None = None, states=None,
                    context: int | None = None) -> list[dict]:
         """Executions matching every given filter, newest first."""
-        sql, args = "SELECT e.* FROM executions e", []
+        rows = self._select("executions", "associations", "execution_id", context,
+                            {"type": type_, "cache_key": cache_key, "state": states})
+        return [_execution(r) for r in rows]
+
+    def _select(self, table: str, link: str, link_column: str, context: int | None, filters: dict) -> list:
+        """Rows of `table` in `context` (through the `link` table) whose columns equal the non-None filters
+        (a list: one of its values), newest first."""
+        sql, args, where = f"SELECT x.* FROM {table} x", [], []
         if context is not None:
-            sql += " JOIN associations a ON a.execution_id = e.id AND a.context_id = ?"
+            sql += f" JOIN {link} l ON l.{link_column} = x.id AND l.context_id = ?"
             args.append(context)
-        where = []
-        if type_ is not None:
-            where.append("e.type = ?")
-            args.append(type_)
-        if cache_key is not None:
-            where.append("e.cache_key = ?")
-            args.append(cache_key)
-        if states:
-            where.append(f"e.state IN ({', '.join('?' * len(states))})")
-            args += list(states)
+        for column, value in filters.items():
+            if value is None or (isinstance(value, (list, tuple)) and not value):
+                continue
+            values = list(value) if isinstance(value, (list, tuple)) else [value]
+            where.append(f"x.{column} IN ({', '.join('?' * len(values))})")
+            args += values
         if where:
             sql += " WHERE " + " AND ".join(where)
-        return [_execution(r) for r in self._db.execute(sql + " ORDER BY e.id DESC", args).fetchall()]
+        return self._db.execute(sql + " ORDER BY x.id DESC", args).fetchall()
 
     # --- artifacts -------------------------------------------------------------------------------------
 
@@ -229,19 +232,8 @@ class MetadataStore:
 
     def artifacts(self, type_: str | None = None, state: str | None = None, context: int | None = None) -> list[Artifact]:
         """Artifacts matching every given filter, newest first."""
-        sql, args, where = "SELECT x.* FROM artifacts x", [], []
-        if context is not None:
-            sql += " JOIN attributions t ON t.artifact_id = x.id AND t.context_id = ?"
-            args.append(context)
-        if type_ is not None:
-            where.append("x.type = ?")
-            args.append(type_)
-        if state is not None:
-            where.append("x.state = ?")
-            args.append(state)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        return [_artifact(r) for r in self._db.execute(sql + " ORDER BY x.id DESC", args).fetchall()]
+        rows = self._select("artifacts", "attributions", "artifact_id", context, {"type": type_, "state": state})
+        return [_artifact(r) for r in rows]
 
     # --- events ----------------------------------------------------------------------------------------
 
