@@ -90,6 +90,11 @@ def test_flag_choices_are_the_library_choices():
                "conditioning": networks.CONDITIONINGS, "output_activation": networks.OUTPUT_ACTIVATIONS}
     for name, choices in library.items():
         assert tuple(fv[name].parser.enum_values) == tuple(choices), name
+    # List flags whose elements are checked against a choice list.
+    from tfgan import augment, penalties
+    assert pipeline_flags._LIST_CHOICES == {"penalties": penalties.PENALTY_NAMES, "augment": augment.AUGMENT_POLICIES}
+    with pytest.raises(flags.IllegalFlagValueError, match=r"flag --augment=.*each value must be one of color, "):
+        _parse("--augment=translation,flip")
 
 
 def test_bad_flag_fails_before_any_work(tmp_path):
