@@ -52,9 +52,9 @@ def evaluate(path, steps, samples, seed):
 
 def _generate(config, ingested, run_dir, n):
     exported = stages.export(config, ingested.spec, run_dir)
-    import tensorflow as tf
-    model = tf.saved_model.load(exported.path)
-    return model.signatures["serving_default"](num_samples=tf.constant(n), seed=tf.constant(7, tf.int64))["samples"].numpy()
+    from tfgan.evaluation import saved_model_generator
+    generate, _ = saved_model_generator(exported.path)  # requests of at most the export's max_samples
+    return generate(n, 7)
 
 
 def main():

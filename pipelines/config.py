@@ -54,6 +54,8 @@ class GANConfig:
     unrolled_steps: int = 0                  # 0: plain alternating updates
     ema_decay: float = 0.0                   # 0: no EMA generator
     ema_rampup: bool = True                  # decay min(ema_decay, (1 + t) / (10 + t)) at step t
+    augment: tuple = ()                      # DiffAugment policy: of "color", "translation", "cutout"
+    pack: int = 1                            # PacGAN: samples per discriminator example
     optimizer: str = "adam"                  # adam | rmsprop | sgd
     d_learning_rate: float = 2e-4
     g_learning_rate: float = 2e-4
@@ -237,6 +239,18 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
     if g.penalties and (m.minibatch_features or m.minibatch_stddev):
         raise ValueError(f"--penalties={','.join(g.penalties)} cannot be combined with --minibatch_features or "
                          f"--minibatch_stddev (they couple the examples of a batch)")
+    unknown = [a for a in g.augment if a not in choices.AUGMENTS]
+    if unknown or len(set(g.augment)) != len(g.augment):
+        raise ValueError(f"--augment={','.join(g.augment)}: each must be one of {', '.join(choices.AUGMENTS)}, at "
+                         f"most once")
+    if g.augment and points:
+        raise ValueError(f"--augment={','.join(g.augment)} transforms images; --dataset={d.dataset} gives points")
+    if g.pack > 1 and d.conditional:
+        raise ValueError(f"--pack={g.pack} packs unlabelled samples; it cannot be combined with --conditional")
+    replica_batch = t.batch_size // t.num_logical_cpus if t.num_logical_cpus else t.batch_size
+    if replica_batch % g.pack:
+        raise ValueError(f"--pack={g.pack} must divide the per-replica batch ({replica_batch} of --batch_size="
+                         f"{t.batch_size}) into whole packs")
     if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
         raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
     e = config.eval

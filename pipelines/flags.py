@@ -29,6 +29,12 @@ _ENUMS = {
     "isolation": ("in_process", "process"),
 }
 
+# Choices of list flags (each element must be one of them), from the library's lists like _ENUMS.
+_LIST_CHOICES = {
+    "penalties": choices.PENALTIES,
+    "augment": choices.AUGMENTS,
+}
+
 # Lower bounds (inclusive) of numeric flags; upper bounds where they exist.
 _BOUNDS = {
     "image_size": (0, None), "channels": (0, 4), "shuffle_buffer": (0, None),
@@ -36,7 +42,7 @@ _BOUNDS = {
     "d_dropout": (0.0, 0.99), "minibatch_features": (0, None),
     "label_smoothing": (0.0, 0.99), "critic_steps": (1, None), "weight_clip": (0.0, None),
     "gp_weight": (0.0, None), "gp_target": (1e-6, None), "r1_gamma": (0.0, None), "unrolled_steps": (0, 100),
-    "ema_decay": (0.0, 0.999999), "eval_every": (0, None), "eval_num_samples": (10, None),
+    "ema_decay": (0.0, 0.999999), "pack": (1, 64), "eval_every": (0, None), "eval_num_samples": (10, None),
     "d_learning_rate": (0.0, None), "g_learning_rate": (0.0, None), "beta1": (0.0, 0.9999), "beta2": (0.0, 0.9999),
     "steps": (1, None), "batch_size": (1, None), "seed": (0, 2**31 - 1), "log_every": (1, None),
     "checkpoint_every": (1, None), "keep_checkpoints": (1, None), "sample_every": (1, None),
@@ -83,6 +89,11 @@ _HELP = {
     "ema_decay": "Exponential moving average of generator weights for sampling and export (0: off; e.g. 0.999).",
     "ema_rampup": "Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) at step t, so that the average "
                   "forgets the random initialisation (tf.train.ExponentialMovingAverage's num_updates).",
+    "augment": "DiffAugment (Zhao et al. 2020): differentiable augmentations applied to every discriminator input, "
+               "real and generated, in both updates: any of color, translation, cutout (e.g. translation,cutout "
+               "for digits); empty: none.",
+    "pack": "PacGAN (Lin et al. 2018): the discriminator judges this many samples at once, concatenated along the "
+            "channels (images) or features (points); 1: off. Must divide the per-replica batch.",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
     "d_learning_rate": "Discriminator learning rate.",
     "g_learning_rate": "Generator learning rate.",
@@ -159,6 +170,10 @@ def _define(field: dataclasses.Field, default, fv: flags.FlagValues):
         flags.DEFINE_bool(name, default, help_text, flag_values=fv)
     elif isinstance(default, tuple):
         flags.DEFINE_list(name, [str(v) for v in default], help_text, flag_values=fv)
+        if name in _LIST_CHOICES:
+            choices = _LIST_CHOICES[name]
+            flags.register_validator(name, lambda values, choices=choices: all(v in choices for v in values),
+                                     message=f"each value must be one of {', '.join(choices)}", flag_values=fv)
     elif isinstance(default, int):
         lo, hi = _BOUNDS.get(name, (None, None))
         flags.DEFINE_integer(name, default, help_text, lower_bound=lo, upper_bound=hi, flag_values=fv)

@@ -10,9 +10,11 @@ import tensorflow as tf
 
 from pipelines.config import GANConfig, ModelConfig, PipelineConfig
 from tfgan import distribute, networks
+from tfgan.augment import DiffAugment
 from tfgan.data import DataSpec
 from tfgan.losses import get_loss_pair
 from tfgan.model import GAN, UnrolledGAN, estimate_batch_norm_statistics
+from tfgan.packing import packed_shape
 from tfgan.penalties import get_penalty
 
 
@@ -20,13 +22,15 @@ def output_range(model: ModelConfig) -> tuple:
     return networks.OUTPUT_RANGES[model.output_activation]
 
 
-def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_batch_norm: bool):
-    """(generator, discriminator) for the data's shape."""
+def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_batch_norm: bool, pack: int = 1):
+    """(generator, discriminator) for the data's shape; the discriminator takes `pack` samples packed along the
+    last axis (PacGAN)."""
+    d_shape = packed_shape(spec.shape, pack)
     if model.architecture == "mlp":
         g = networks.mlp_generator(model.latent_dim, spec.shape, model.g_hidden, model.output_activation,
                                    batch_norm=model.g_batch_norm, sync_batch_norm=sync_batch_norm,
                                    num_classes=num_classes)
-        d = networks.mlp_discriminator(spec.shape, model.d_hidden, dropout=model.d_dropout, norm=model.d_norm,
+        d = networks.mlp_discriminator(d_shape, model.d_hidden, dropout=model.d_dropout, norm=model.d_norm,
                                        num_classes=num_classes, conditioning=model.conditioning,
                                        minibatch_features=model.minibatch_features,
                                        sync_batch_norm=sync_batch_norm)
@@ -35,7 +39,7 @@ def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_ba
     g = networks.dcgan_generator(model.latent_dim, size, channels, model.g_base_filters, model.kernel_size,
                                  model.output_activation, sync_batch_norm=sync_batch_norm,
                                  num_classes=num_classes)
-    d = networks.dcgan_discriminator(size, channels, model.d_base_filters, model.kernel_size, norm=model.d_norm,
+    d = networks.dcgan_discriminator(size, d_shape[-1], model.d_base_filters, model.kernel_size, norm=model.d_norm,
                                      dropout=model.d_dropout, num_classes=num_classes,
                                      conditioning=model.conditioning,
                                      minibatch_features=model.minibatch_features,
@@ -56,12 +60,13 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
     """The compiled GAN; call inside the strategy's scope."""
     keras.utils.set_random_seed(config.train.seed)
     num_classes = spec.num_classes if config.data.conditional else 0
-    g, d = build_networks(config.model, spec, num_classes, sync_batch_norm=replicas > 1)
     c = config.gan
+    g, d = build_networks(config.model, spec, num_classes, sync_batch_norm=replicas > 1, pack=c.pack)
     penalties = [get_penalty(name, c.gp_weight, c.gp_target, c.gp_one_sided, c.r1_gamma) for name in c.penalties]
     kwargs = dict(loss=get_loss_pair(c.loss, c.label_smoothing), penalties=penalties, critic_steps=c.critic_steps,
                   prior=config.model.prior, num_classes=num_classes, weight_clip=c.weight_clip or None,
-                  ema_decay=c.ema_decay or None, ema_rampup=c.ema_rampup, seed=config.train.seed)
+                  ema_decay=c.ema_decay or None, ema_rampup=c.ema_rampup,
+                  augment=DiffAugment(c.augment) if c.augment else None, pack=c.pack, seed=config.train.seed)
     if c.unrolled_steps:
         gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
     else:

@@ -10,17 +10,19 @@ from tfgan.model import GAN
 
 def tiny_image_gan(critic_steps=1, loss="non_saturating", sync_batch_norm=False, seed=0, weight_clip=None,
                    penalties=(), num_classes=0, lr=1e-3, optimizer="adam", d_norm="none", init_seed=None,
-                   d_dropout=0.0, ema_decay=None):
+                   d_dropout=0.0, ema_decay=None, augment=None, pack=1):
     """A small MLP GAN on 8x8x1 images (fast, with batch norm in G to exercise synchronisation).
 
-    `sync_batch_norm` applies to both networks (D has batch norm with d_norm="batch").
+    `sync_batch_norm` applies to both networks (D has batch norm with d_norm="batch"). With `pack` = m, D takes
+    8x8xm packed inputs.
     """
     keras.utils.set_random_seed(seed if init_seed is None else init_seed)
     g = networks.mlp_generator(8, (8, 8, 1), hidden=(32,), sync_batch_norm=sync_batch_norm, num_classes=num_classes)
-    d = networks.mlp_discriminator((8, 8, 1), hidden=(32,), dropout=d_dropout, num_classes=num_classes, norm=d_norm,
+    d = networks.mlp_discriminator((8, 8, pack), hidden=(32,), dropout=d_dropout, num_classes=num_classes, norm=d_norm,
                                    sync_batch_norm=sync_batch_norm)
     gan = GAN(g, d, 8, loss=get_loss_pair(loss), critic_steps=critic_steps, weight_clip=weight_clip,
-              penalties=penalties, num_classes=num_classes, ema_decay=ema_decay, seed=seed)
+              penalties=penalties, num_classes=num_classes, ema_decay=ema_decay, augment=augment, pack=pack,
+              seed=seed)
     opt = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD}[optimizer]
     gan.compile(d_optimizer=opt(lr), g_optimizer=opt(lr))
     return gan

@@ -96,6 +96,12 @@ def test_flag_choices_are_the_library_choices():
     for name, values in library.items():
         assert tuple(fv[name].parser.enum_values) == tuple(values), name
     assert penalties.PENALTY_NAMES is choices.PENALTIES and evaluation.RESULT_KEYS is choices.RESULT_KEYS
+    from tfgan import augment
+    assert augment.AUGMENT_POLICIES is choices.AUGMENTS
+    # List flags whose elements are checked against a choice list, when the flags are parsed.
+    assert pipeline_flags._LIST_CHOICES == {"penalties": choices.PENALTIES, "augment": choices.AUGMENTS}
+    with pytest.raises(flags.IllegalFlagValueError, match=r"flag --augment=.*each value must be one of color, "):
+        _parse("--augment=translation,flip")
     assert tuple(toy.TOYS) == choices.TOYS and {k: v().dim for k, v in toy.TOYS.items()} == choices.TOY_DIMS
 
 

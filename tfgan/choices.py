@@ -10,6 +10,7 @@ from __future__ import annotations
 
 LOSSES = ("minimax", "non_saturating", "wasserstein", "hinge", "least_squares")
 PENALTIES = ("gp", "r1")
+AUGMENTS = ("color", "translation", "cutout")  # DiffAugment policies
 PRIORS = ("normal", "uniform")
 ARCHITECTURES = ("dcgan", "mlp")
 OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")

@@ -8,7 +8,9 @@ Each `train_step` consumes one batch of real data split into `critic_steps` equa
 discriminator updates (each on its own real minibatch and fresh noise), then one generator update.
 Variants (WGAN, WGAN-GP, LSGAN, ...) are choices of the loss pair, penalties, critic steps, weight
 clipping and optimizers, never copies of this loop; a subclass may override `generator_step` alone
-(e.g. unrolled GANs).
+(e.g. unrolled GANs). What the discriminator sees of a batch of samples is one function, `discriminator_view`:
+the samples, differentiably augmented (`augment`, DiffAugment) and packed m at a time (`pack`, PacGAN), in
+both networks' updates and in the penalties.
 
 Each network's update adds its Keras regularisation losses (`kernel_regularizer`, `add_loss`) and runs one
 power iteration of its spectral normalisations (`tfgan.layers.SpectralNormalization`) first. Under a
@@ -26,6 +28,7 @@ import tensorflow as tf
 from tfgan import distribute
 from tfgan.layers import power_iterate, spectral_normalizations, sublayers
 from tfgan.losses import LossPair, get_loss_pair
+from tfgan.packing import pack as pack_samples
 from tfgan.penalties import Penalty
 from tfgan.random import PRIORS, StepRandom, sample_latents
 
@@ -50,16 +53,32 @@ class GAN(keras.Model):
       ema_rampup: ramp the EMA decay up from 0.1 as in `tf.train.ExponentialMovingAverage(num_updates=t)`:
         beta_t = min(decay, (1 + t) / (10 + t)), so that the average forgets the random initialisation
         (with a fixed 0.999, a third of the average is still the initialisation at step 1,000).
+      augment: None, or a differentiable augmentation `augment(x, rng) -> x` (e.g. `tfgan.augment.DiffAugment`)
+        applied to every discriminator input, real and generated, in both updates; the penalties see the
+        augmented inputs (the `ns_r1_DiffAugment` variant of Zhao et al.'s code).
+      pack: m >= 1 samples per discriminator example (PacGAN, `tfgan.packing`): real and generated batches
+        are packed m at a time along the last axis after augmentation, so the discriminator's input has m
+        times the generator's output channels (features), and the per-example losses and penalties are per
+        pack. The (per-replica) batch must be a multiple of m. Not for conditional models.
       seed: seed of the counter-based noise stream (see `tfgan.random`).
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int, *,
                  loss: LossPair | None = None, penalties: Sequence[Penalty] = (), critic_steps: int = 1,
                  prior: str = "normal", num_classes: int = 0, weight_clip: float | None = None,
-                 ema_decay: float | None = None, ema_rampup: bool = True, seed: int = 0, name: str = "gan"):
+                 ema_decay: float | None = None, ema_rampup: bool = True, augment=None, pack: int = 1,
+                 seed: int = 0, name: str = "gan"):
         super().__init__(name=name)
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be >= 1, got {critic_steps}")
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment must be None or a callable (x, rng) -> x; got {augment!r}")
+        if int(pack) != pack or pack < 1:
+            raise ValueError(f"pack must be an integer >= 1, got {pack}")
+        if pack > 1 and num_classes:
+            raise ValueError(f"pack={pack} packs unlabelled samples; a conditional GAN (num_classes={num_classes}) "
+                             f"cannot pack")
+        _check_packed_input(generator, discriminator, int(pack), num_classes)
         if prior not in PRIORS:
             raise ValueError(f"prior must be one of {', '.join(PRIORS)}; got {prior!r}")
         if weight_clip is not None and weight_clip <= 0:
@@ -73,6 +92,8 @@ class GAN(keras.Model):
         self.prior = prior
         self.num_classes = int(num_classes)
         self.weight_clip = weight_clip
+        self.augment = augment
+        self.pack = int(pack)
         self.seed = int(seed)
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) when set, got {ema_decay}")
@@ -165,6 +186,7 @@ class GAN(keras.Model):
         fake = self.generator(self._generator_inputs(rng.latent(batch, self.latent_dim, self.prior), labels),
                               training=True)
         fake = tf.cast(tf.stop_gradient(fake), real.dtype)
+        real, fake = self.discriminator_view(real, rng), self.discriminator_view(fake, rng)
         power_iterate(self._spectral["discriminator"])
 
         def discriminate(x):
@@ -202,7 +224,8 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator(self._generator_inputs(z, labels), training=True)
             generator_losses = self.generator.losses
-            fake_out = self.discriminator(self._discriminator_inputs(fake, labels), training=True)
+            fake_out = self.discriminator(self._discriminator_inputs(self.discriminator_view(fake, rng), labels),
+                                          training=True)
             per_example = self.loss_pair.generator(fake_out)
             loss = distribute.global_mean(per_example)
             regularization = _regularization(self.generator, [generator_losses])
@@ -214,6 +237,13 @@ class GAN(keras.Model):
         self._trackers["g_loss"].update_state(per_example)
         if self.ema_generator is not None:
             self.update_ema()
+
+    def discriminator_view(self, x, rng: StepRandom):
+        """What the discriminator sees of samples x [b, ...]: augmented (`augment`), then packed m at a time
+        (`pack`): [b / m, ..., m C]. The identity without either."""
+        if self.augment is not None:
+            x = self.augment(x, rng)
+        return pack_samples(x, self.pack)
 
     def ema_beta(self) -> tf.Tensor:
         """The decay of this step's EMA update: min(decay, (1 + t) / (10 + t)) with t the EMA updates done so
@@ -321,6 +351,22 @@ class GAN(keras.Model):
         if getattr(self, "d_optimizer", None) is not None:
             items.update(d_optimizer=self.d_optimizer, g_optimizer=self.g_optimizer)
         return items
+
+
+def _check_packed_input(generator: keras.Model, discriminator: keras.Model, pack: int, num_classes: int) -> None:
+    """The discriminator's input must be m packed generator outputs wide (where both shapes are known)."""
+    if num_classes:
+        return
+    try:
+        g_out, d_in = generator.output.shape, discriminator.input.shape
+    except (AttributeError, ValueError):
+        return  # subclassed models: shapes unknown until called
+    if g_out[-1] is None or d_in[-1] is None or len(g_out) != len(d_in):
+        return
+    if d_in[-1] != g_out[-1] * pack:
+        raise ValueError(f"with pack={pack} the discriminator must take {pack} x {g_out[-1]} = {g_out[-1] * pack} "
+                         f"input channels (features), one block per packed sample; it takes {d_in[-1]} "
+                         f"(build it for tfgan.packing.packed_shape(sample_shape, {pack}))")
 
 
 def _seed_states(model: keras.Model) -> list:

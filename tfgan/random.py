@@ -1,7 +1,7 @@
 """Counter-based randomness for training steps: reproducible, resumable and replica-aware.
 
-A step's random tensors (latent noise, interpolation weights) are a pure function of (seed, step, draw
-index): stateless ops seeded by folding the step counter and a per-step draw index into the run's seed.
+A step's random tensors (latent noise, interpolation weights, augmentations) are a pure function of (seed, step,
+draw index): stateless ops seeded by folding the step counter and a per-step draw index into the run's seed.
 Checkpointing the step counter therefore checkpoints the RNG state, a resumed run draws what the
 uninterrupted run would have drawn, and every replica slices its own rows out of the global draw
 (see `tfgan.distribute.replica_slice`).
@@ -49,6 +49,12 @@ class StepRandom:
     def uniform(self, batch, shape=(), minval=0.0, maxval=1.0) -> tf.Tensor:
         """This replica's [batch, *shape] rows of a U[minval, maxval) draw over the global batch."""
         return self._global(tf.random.stateless_uniform, batch, list(shape), minval=minval, maxval=maxval)
+
+    def integers(self, batch, shape=(), minval=0, maxval=2) -> tf.Tensor:
+        """This replica's [batch, *shape] rows of int32 draws uniform in {minval, ..., maxval - 1}, over the
+        global batch."""
+        return self._global(tf.random.stateless_uniform, batch, list(shape), minval=minval, maxval=maxval,
+                            dtype=tf.int32)
 
     def latent(self, batch, latent_dim: int, prior: str) -> tf.Tensor:
         """Latent noise z of shape [batch, latent_dim] from the prior N(0, I) or U[-1, 1]."""
