@@ -57,6 +57,7 @@ class GANConfig:
     augment: tuple = ()                      # DiffAugment policy: of "color", "translation", "cutout"
     pack: int = 1                            # PacGAN: samples per discriminator example
     optimizer: str = "adam"                  # adam | rmsprop | sgd
+    lr_schedule: str = "constant"            # constant | linear (to 0 at the last step)
     d_learning_rate: float = 2e-4
     g_learning_rate: float = 2e-4
     beta1: float = 0.5

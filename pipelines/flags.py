@@ -24,6 +24,7 @@ _ENUMS = {
     "conditioning": choices.CONDITIONINGS,
     "loss": choices.LOSSES,
     "optimizer": choices.OPTIMIZERS,
+    "lr_schedule": choices.LR_SCHEDULES,
     "mixed_precision": choices.PRECISION_POLICIES,
     "strategy": choices.STRATEGIES,
     "isolation": ("in_process", "process"),
@@ -95,6 +96,8 @@ _HELP = {
     "pack": "PacGAN (Lin et al. 2018): the discriminator judges this many samples at once, concatenated along the "
             "channels (images) or features (points); 1: off. Must divide the per-replica batch.",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
+    "lr_schedule": "Learning rates over training: constant, or linear (each network's rate decays linearly to 0 over "
+                   "its updates in --steps; a resumed run continues the schedule).",
     "d_learning_rate": "Discriminator learning rate.",
     "g_learning_rate": "Generator learning rate.",
     "beta1": "Adam beta_1.",

@@ -47,8 +47,11 @@ def build_networks(model: ModelConfig, spec: DataSpec, num_classes: int, sync_ba
     return g, d
 
 
-def build_optimizer(gan: GANConfig, learning_rate: float) -> keras.optimizers.Optimizer:
-    """The optimizer named by --optimizer (one of tfgan.choices.OPTIMIZERS)."""
+def build_optimizer(gan: GANConfig, learning_rate: float, updates: int = 0) -> keras.optimizers.Optimizer:
+    """The optimizer named by --optimizer (one of tfgan.choices.OPTIMIZERS), its rate following --lr_schedule
+    over `updates` applications (the schedule reads the optimizer's checkpointed iteration count)."""
+    if gan.lr_schedule == "linear":
+        learning_rate = keras.optimizers.schedules.PolynomialDecay(learning_rate, max(updates, 1), 0.0, power=1.0)
     if gan.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate, beta_1=gan.beta1, beta_2=gan.beta2)
     if gan.optimizer == "rmsprop":
@@ -71,8 +74,9 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
         gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
     else:
         gan = GAN(g, d, config.model.latent_dim, **kwargs)
-    gan.compile(d_optimizer=build_optimizer(config.gan, config.gan.d_learning_rate),
-                g_optimizer=build_optimizer(config.gan, config.gan.g_learning_rate))
+    steps = config.train.steps
+    gan.compile(d_optimizer=build_optimizer(c, c.d_learning_rate, steps * c.critic_steps),
+                g_optimizer=build_optimizer(c, c.g_learning_rate, steps))
     return gan
 
 

@@ -92,7 +92,8 @@ def test_flag_choices_are_the_library_choices():
     library = {"mixed_precision": distribute.PRECISION_POLICIES, "strategy": distribute.STRATEGY_NAMES,
                "prior": tfgan_random.PRIORS, "loss": losses.LOSS_NAMES, "d_norm": networks.NORMS,
                "conditioning": networks.CONDITIONINGS, "output_activation": networks.OUTPUT_ACTIVATIONS,
-               "optimizer": choices.OPTIMIZERS, "architecture": choices.ARCHITECTURES}
+               "optimizer": choices.OPTIMIZERS, "architecture": choices.ARCHITECTURES,
+               "lr_schedule": choices.LR_SCHEDULES}
     for name, values in library.items():
         assert tuple(fv[name].parser.enum_values) == tuple(values), name
     assert penalties.PENALTY_NAMES is choices.PENALTIES and evaluation.RESULT_KEYS is choices.RESULT_KEYS
@@ -350,3 +351,26 @@ def test_huge_learning_rate_keeps_a_finite_checkpoint_and_says_how_to_resume(tmp
 
     resumed = stages.train(config("b", 1e-4, resume_from=e.last_good), ingested, out=open(os.devnull, "w"))
     assert resumed.step == 6
+
+
+def test_linear_lr_schedule_decays_each_network_over_its_updates_and_survives_resume(tmp_path):
+    import tensorflow as tf
+    from pipelines import task
+    from tfgan.data import get_source
+    from tfgan.trainer import Trainer
+
+    config = _parse("--flagfile=configs/toy_ring8.cfg", "--steps=10", "--critic_steps=2", "--lr_schedule=linear",
+                    "--d_learning_rate=1e-3", "--g_learning_rate=4e-4", "--mixed_precision=none")
+    gan = task.build_gan(config, get_source("ring8").spec)
+    rate = lambda opt: float(tf.convert_to_tensor(opt.learning_rate))
+    assert rate(gan.d_optimizer) == pytest.approx(1e-3) and rate(gan.g_optimizer) == pytest.approx(4e-4)
+    gan.d_optimizer.iterations.assign(5)   # D applies critic_steps=2 updates per step: 20 in all
+    gan.g_optimizer.iterations.assign(5)   # G: one per step, 10 in all
+    assert rate(gan.d_optimizer) == pytest.approx(1e-3 * 15 / 20) and rate(gan.g_optimizer) == pytest.approx(2e-4)
+    trainer = Trainer(gan, tf.distribute.get_strategy(), str(tmp_path), 10, checkpoint_every=1)
+    trainer.save()
+    resumed = task.build_gan(config, get_source("ring8").spec)
+    Trainer(resumed, tf.distribute.get_strategy(), str(tmp_path), 10).restore()
+    assert rate(resumed.g_optimizer) == pytest.approx(2e-4)  # the schedule continues where it stopped
+    gan.g_optimizer.iterations.assign(50)
+    assert rate(gan.g_optimizer) == 0.0

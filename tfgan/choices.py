@@ -17,6 +17,7 @@ OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
 CONDITIONINGS = ("concat", "projection")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("constant", "linear")  # learning rate over training: fixed, or decayed linearly to 0
 PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 FEATURE_EXTRACTORS = ("mnist", "inception")
