@@ -21,7 +21,7 @@ flags.DEFINE_string("saved_model", "", "SavedModel version directory (default: t
 flags.DEFINE_list("metrics", [], "Metrics: fid, is, kid, prd, stacked_modes (images); modes, w1 (toys). "
                                  "Default: fid,is,kid,prd for images, modes,w1 for 2-D toys, w1 for 1-D.")
 flags.DEFINE_integer("num_samples", 10_000, "Generated (and real) samples.", lower_bound=10)
-flags.DEFINE_enum("feature_extractor", "mnist", ["mnist", "inception"],
+flags.DEFINE_enum("feature_extractor", "mnist", choices.FEATURE_EXTRACTORS,
                   "Features for image metrics: mnist (shipped classifier) or inception (--inception_weights).")
 flags.DEFINE_string("inception_weights", "", "Local InceptionV3 weights file for --feature_extractor=inception.")
 flags.DEFINE_string("data_dir", None, "Override the run's data directory (e.g. the data moved).")

@@ -1,0 +1,242 @@
+"""The published results: each headline config trained for its budget over several seeds and evaluated by its
+benchmark's protocol, in a table beside the published figures.
+
+    python benchmarks/results.py                                # every headline config, seeds 0, 1, 2
+    python benchmarks/results.py quickstart ring8 --seeds 0     # a subset
+    python benchmarks/results.py --smoke                        # seconds: a few steps, few samples (the test)
+
+Each run is the user's own two commands, in fresh processes, from the repository root:
+
+    python -m tfgan.train --flagfile=<config> --run_dir=<work_dir>/<name>/seed<s> --seed=<s>
+    python -m tfgan.evaluate --run_dir=... --metrics=<protocol's metrics> --num_samples=<protocol's count>
+
+so the wall time of a run is the train command's, start-up, sample grids and export included. The table gives,
+per config: the training steps, the wall time and the training steps/s (mean +- std over seeds), each metric as
+mean +- std, and the published figure measured by the same protocol. It also records the machine: CPU model,
+cores, and the load average before and after (other jobs on a shared machine slow the runs down; steps/s
+shows by how much). The first seed's sample grid (images) or scatter over the data density (2-D toys), drawn
+by the evaluate command, is copied to `--figures` (docs/results/<name>.png), and every figure to
+`<work_dir>/results.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import glob
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    key: str          # result key in metrics.json
+    label: str        # column heading
+    scale: float      # shown as value * scale (percentages)
+    fmt: str
+    anchor: str       # the published figure(s) by the same protocol
+    target: str = ""  # what this config promises, e.g. ">= 8.5"
+
+
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    config: str
+    what: str
+    metrics: tuple          # of Metric
+    eval_metrics: str       # --metrics of the evaluate command
+    num_samples: int        # --num_samples of the evaluate command
+    smoke_steps: int = 4
+    figure: str = "samples"  # samples (images) or scatter (2-D toys)
+
+    def missing_data(self) -> str:
+        """Why the config cannot run here ("" when it can): the local data directory it names is absent."""
+        with open(os.path.join(ROOT, self.config)) as f:
+            for line in f:
+                if line.startswith("--data_dir="):
+                    path = line.split("=", 1)[1].strip()
+                    if not os.path.isdir(os.path.join(ROOT, path)):
+                        return f"{self.config} reads {path}, which is absent"
+        return ""
+
+
+HEADLINES = {
+    "quickstart": Headline(
+        "configs/quickstart.cfg", "embedded digits, MNIST classifier, 10k samples vs the 6,000 digits",
+        (Metric("is", "MNIST IS", 1, "{:.2f}", "real data 9.74", ">= 8.5"),
+         Metric("fid", "MNIST FID", 1, "{:.1f}", "real data 0.48", "<= 15")),
+        "fid,is", 10_000),
+    "ring8": Headline(
+        "configs/toy_ring8_pacgan.cfg", "8-Gaussian ring, 2,500 samples (VEEGAN/PacGAN protocol)",
+        (Metric("modes", "modes", 1, "{:.2f}", "PacGAN2 7.9; GAN 6.3", ">= 8"),
+         Metric("high_quality", "high quality %", 100, "{:.1f}", "PacGAN2 95.6; GAN 98.2", ">= 90"),
+         Metric("reverse_kl", "reverse KL", 1, "{:.3f}", "PacGAN2 0.07; GAN 0.45")),
+        "modes", 2500, smoke_steps=20, figure="scatter"),
+    "grid25": Headline(
+        "configs/toy_grid25_pacgan.cfg", "25-Gaussian grid, 2,500 samples (VEEGAN/PacGAN protocol)",
+        (Metric("modes", "modes", 1, "{:.2f}", "PacGAN4 24.8; WGAN-GP 24.2; VEEGAN 24.6", ">= 24"),
+         Metric("high_quality", "high quality %", 100, "{:.1f}", "PacGAN4 93.6; WGAN-GP 28.7; VEEGAN 40", ">= 80"),
+         Metric("reverse_kl", "reverse KL", 1, "{:.3f}", "PacGAN4 0.04")),
+        "modes", 2500, smoke_steps=20, figure="scatter"),
+    "stacked_mnist": Headline(
+        "configs/stacked_mnist_pacgan.cfg", "Stacked MNIST, 26,000 samples, MNIST classifier per channel",
+        (Metric("stacked_modes", "modes", 1, "{:.1f}", "PacDCGAN2 1000; WGAN-GP 995; DCGAN 99", ">= 990"),
+         Metric("stacked_kl", "KL", 1, "{:.3f}", "PacDCGAN2 0.06; WGAN-GP 0.148; DCGAN 3.4", "<= 0.2")),
+        "stacked_modes", 26_000),
+    "mnist": Headline(
+        "configs/mnist_dcgan_long.cfg", "full MNIST, MNIST classifier, 10k samples vs 10k training digits",
+        (Metric("is", "MNIST IS", 1, "{:.2f}", "real data 9.74", ">= 9.3"),
+         Metric("fid", "MNIST FID", 1, "{:.2f}", "real data 0.48", "<= 5")),
+        "fid,is", 10_000),
+}
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+
+
+def load() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
+def _run(cmd: list[str], log: str) -> float:
+    """Runs a command from the repository root, output to `log`; returns its wall time. Raises on failure."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        code = subprocess.call(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    wall = time.perf_counter() - start
+    if code:
+        with open(log) as f:
+            tail = "".join(f.readlines()[-15:])
+        raise RuntimeError(f"{' '.join(cmd)} exited with {code}; the end of {log}:\n{tail}")
+    return wall
+
+
+def run_one(name: str, headline: Headline, seed: int, work_dir: str, steps: int = 0, num_samples: int = 0) -> dict:
+    """Trains and evaluates one seed of one headline config; returns its figures."""
+    run_dir = os.path.join(work_dir, name, f"seed{seed}")
+    if os.path.exists(run_dir):
+        shutil.rmtree(run_dir)  # a fresh run: the table reports whole runs, not resumed ones
+    os.makedirs(os.path.dirname(run_dir), exist_ok=True)
+    train = [sys.executable, "-m", "tfgan.train", f"--flagfile={headline.config}", f"--run_dir={run_dir}",
+             f"--seed={seed}"]
+    if steps:
+        train += [f"--steps={steps}", f"--sample_every={steps}", f"--checkpoint_every={steps}", f"--log_every={steps}",
+                  "--eval_every=0", "--best_metric=", "--eval_metrics="]
+    load_before = load()
+    wall = _run(train, run_dir + ".train.log")
+    with open(os.path.join(run_dir, "result.json")) as f:
+        trained = json.load(f)
+    evaluate = [sys.executable, "-m", "tfgan.evaluate", f"--run_dir={run_dir}", f"--metrics={headline.eval_metrics}",
+                f"--num_samples={num_samples or headline.num_samples}"]
+    _run(evaluate, run_dir + ".eval.log")
+    (metrics_file,) = glob.glob(os.path.join(run_dir, "eval", "*", "metrics.json"))
+    with open(metrics_file) as f:
+        evaluated = json.load(f)
+    figure = os.path.join(os.path.dirname(metrics_file), f"{headline.figure}.png")
+    return {"seed": seed, "steps": trained["step"], "wall_s": wall, "train_s": trained.get("train_seconds"),
+            "steps_per_s": trained.get("metrics", {}).get("mean_steps_per_sec"), "metrics": evaluated["metrics"],
+            "num_samples": evaluated["num_samples"], "num_real": evaluated["num_real"], "figure": figure,
+            "load": [load_before, load()]}
+
+
+def _mean_std(values) -> tuple[float, float]:
+    import numpy as np
+    values = np.asarray([v for v in values if v is not None], np.float64)
+    if not len(values):
+        return float("nan"), float("nan")
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def _pm(values, fmt="{:.1f}", scale=1.0) -> str:
+    mean, std = _mean_std([None if v is None else v * scale for v in values])
+    return f"{fmt.format(mean)} ± {fmt.format(std)}"
+
+
+def table(results: dict) -> str:
+    """A markdown table: one row per config and metric."""
+    lines = ["| config | steps | wall s | steps/s | metric | tfgan (mean ± std) | target | published |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        headline = HEADLINES[name]
+        steps = sorted({r["steps"] for r in runs})
+        for i, m in enumerate(headline.metrics):
+            first = i == 0
+            lines.append("| " + " | ".join([
+                f"{name} (`{os.path.basename(headline.config)}`, {len(runs)} seed{'s' * (len(runs) > 1)})" if first
+                else "",
+                "/".join(map(str, steps)) if first else "",
+                _pm([r["wall_s"] for r in runs], "{:.0f}") if first else "",
+                _pm([r["steps_per_s"] for r in runs], "{:.1f}") if first else "",
+                m.label, _pm([r["metrics"].get(m.key) for r in runs], m.fmt, m.scale), m.target, m.anchor]) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("names", nargs="*", help=f"headline configs (default: all): {', '.join(HEADLINES)}")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
+    parser.add_argument("--work_dir", default="runs/results", help="run directories and results.json")
+    parser.add_argument("--figures", default="docs/results", help="where the first seed's picture is copied")
+    parser.add_argument("--steps", type=int, default=0, help="override every config's steps (0: the config's)")
+    parser.add_argument("--num_samples", type=int, default=0, help="override the protocol's sample count")
+    parser.add_argument("--smoke", action="store_true",
+                        help="a few steps, 200 samples, one seed, nothing copied to --figures: checks the command")
+    args = parser.parse_args(argv)
+    names = args.names or list(HEADLINES)
+    unknown = [n for n in names if n not in HEADLINES]
+    if unknown:
+        parser.error(f"unknown headline config(s) {', '.join(unknown)}; choose among {', '.join(HEADLINES)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    os.chdir(ROOT)
+    work_dir = os.path.abspath(args.work_dir)
+    info = dict(machine(), load_start=load(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
+                command=" ".join(["python", "benchmarks/results.py", *(argv if argv is not None else sys.argv[1:])]))
+    print(f"# {info['command']}\n# {info['cpu']}, {info['cores']} cores, load average {info['load_start']:.2f}",
+          flush=True)
+    results = {}
+    for name in names:
+        headline = HEADLINES[name]
+        if headline.missing_data():
+            print(f"{name}: skipped: {headline.missing_data()}", flush=True)
+            continue
+        steps = headline.smoke_steps if args.smoke else args.steps
+        num_samples = 200 if args.smoke else args.num_samples
+        runs = []
+        for seed in seeds[:1] if args.smoke else seeds:
+            r = run_one(name, headline, seed, work_dir, steps, num_samples)
+            figures = " | ".join(f"{m.label} {m.fmt.format(r['metrics'][m.key] * m.scale)}" for m in headline.metrics)
+            print(f"{name} seed {seed}: {r['steps']} steps in {r['wall_s']:.0f} s ({r['steps_per_s'] or 0:.1f} "
+                  f"steps/s, load {r['load'][0]:.1f} -> {r['load'][1]:.1f}) | {figures}", flush=True)
+            runs.append(r)
+        results[name] = runs
+        if not args.smoke and args.figures:
+            os.makedirs(args.figures, exist_ok=True)
+            shutil.copyfile(runs[0]["figure"], os.path.join(args.figures, f"{name}.png"))
+    info["load_end"] = load()
+    with open(os.path.join(work_dir, "results.json"), "w") as f:
+        json.dump({"machine": info, "results": results}, f, indent=2)
+    print(f"\n{info['cpu']}, {info['cores']} cores; load average {info['load_start']:.2f} at the start, "
+          f"{info['load_end']:.2f} at the end\n")
+    print(table(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
