@@ -188,6 +188,22 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def print_table(paths) -> dict:
+    """Prints the machines and one table for the results.json files of earlier runs (in headline order)."""
+    results, machines = {}, []
+    for path in paths:
+        with open(path) as f:
+            record = json.load(f)
+        info = record["machine"]
+        machines.append(f"`{info['command']}` ({info['started']}; {info['cpu']}, {info['cores']} cores, load "
+                        f"{info['load_start']:.2f} -> {info['load_end']:.2f})")
+        results.update(record["results"])
+    results = {name: results[name] for name in HEADLINES if name in results}
+    print("\n".join(machines) + "\n")
+    print(table(results))
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help=f"headline configs (default: all): {', '.join(HEADLINES)}")
@@ -196,9 +212,13 @@ def main(argv=None):
     parser.add_argument("--figures", default="docs/results", help="where the first seed's picture is copied")
     parser.add_argument("--steps", type=int, default=0, help="override every config's steps (0: the config's)")
     parser.add_argument("--num_samples", type=int, default=0, help="override the protocol's sample count")
+    parser.add_argument("--table", nargs="+", metavar="RESULTS_JSON",
+                        help="train nothing: print one table from the results.json files of earlier runs")
     parser.add_argument("--smoke", action="store_true",
                         help="a few steps, 200 samples, one seed, nothing copied to --figures: checks the command")
     args = parser.parse_args(argv)
+    if args.table:
+        return print_table(args.table)
     names = args.names or list(HEADLINES)
     unknown = [n for n in names if n not in HEADLINES]
     if unknown:

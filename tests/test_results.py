@@ -27,6 +27,9 @@ def test_results_command_trains_evaluates_and_tabulates_each_headline(tmp_path):
     for row in ("| quickstart (`quickstart.cfg`, 1 seed) | 4 |", "| MNIST FID | ", "| ring8 (`toy_ring8_pacgan.cfg`",
                 "| high quality % |", "PacGAN2 95.6"):
         assert row in table, table
+    again = subprocess.run([sys.executable, "benchmarks/results.py", "--table", str(tmp_path / "results.json")],
+                           cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout.endswith(table), again.stdout + again.stderr
 
 
 def test_unknown_headline_is_refused_naming_the_choices():
