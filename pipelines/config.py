@@ -101,6 +101,13 @@ class ExportConfig:
     tflite_quantize: bool = False
 
 
+# The pipeline's components in run order, and where their executors run: for flags, validation, the
+# pipeline and the runner alike (this module imports nothing heavy).
+COMPONENT_NAMES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer", "Evaluator",
+                   "InfraValidator", "Pusher")
+ISOLATIONS = ("in_process", "process")
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineSettings:
     """The TFX-style pipeline's own settings (python -m tfgan.pipeline)."""
@@ -293,11 +300,9 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
 def _validate_pipeline(p: PipelineSettings, metric_names) -> None:
     """The pipeline's own flags: component names, thresholds (and that the Evaluator measures their metric)."""
     from pipelines.thresholds import parse_change_thresholds, parse_value_thresholds
-    known = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer", "Evaluator",
-             "InfraValidator", "Pusher")
-    bad = [c for c in p.components if c not in known]
+    bad = [c for c in p.components if c not in COMPONENT_NAMES]
     if bad:
-        raise ValueError(f"--components={','.join(p.components)}: each must be one of {', '.join(known)}")
+        raise ValueError(f"--components={','.join(p.components)}: each must be one of {', '.join(COMPONENT_NAMES)}")
     measured = {k for n in metric_names for k in choices.METRIC_KEYS[n]}
     for threshold in parse_value_thresholds(p.bless_thresholds) + parse_change_thresholds(p.bless_change_thresholds):
         if threshold.metric not in measured:

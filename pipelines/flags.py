@@ -27,7 +27,7 @@ _ENUMS = {
     "lr_schedule": choices.LR_SCHEDULES,
     "mixed_precision": choices.PRECISION_POLICIES,
     "strategy": choices.STRATEGIES,
-    "isolation": ("in_process", "process"),
+    "isolation": cfg.ISOLATIONS,
 }
 
 # Choices of list flags (each element must be one of them), from the library's lists like _ENUMS.

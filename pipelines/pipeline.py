@@ -20,13 +20,10 @@ from pipelines.components.example_gen import ExampleGen
 from pipelines.components.infra_validator import InfraValidator
 from pipelines.components.pusher import Pusher
 from pipelines.components.trainer import Trainer
-from pipelines.config import PipelineConfig
+from pipelines.config import COMPONENT_NAMES, PipelineConfig
 from pipelines.orchestration import metadata as md
 from pipelines.orchestration.artifacts import MODEL, PUSHED_MODEL, SERVING_MODEL_DIR
 from pipelines.orchestration.runner import Pipeline
-
-COMPONENT_NAMES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer", "Evaluator",
-                   "InfraValidator", "Pusher")
 
 
 def training_parameters(config: PipelineConfig) -> dict:

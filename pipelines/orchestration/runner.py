@@ -31,6 +31,7 @@ import time
 import traceback
 import uuid
 
+from pipelines.config import ISOLATIONS
 from pipelines.orchestration import metadata as md
 from pipelines.orchestration.artifacts import LIVE, PENDING, Artifact, content_fingerprint
 from pipelines.orchestration.component import Component, cache_key
@@ -116,8 +117,8 @@ class LocalDagRunner:
     """
 
     def __init__(self, out=None, isolation: str = "in_process"):
-        if isolation not in ("in_process", "process"):
-            raise ValueError(f"isolation must be in_process or process, got {isolation!r}")
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
         self.out = out or sys.stdout
         self.isolation = isolation
 
