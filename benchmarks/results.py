@@ -33,6 +33,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +57,17 @@ class Headline:
     figure: str = "samples"  # samples (images) or scatter (2-D toys)
 
     def missing_data(self) -> str:
-        """Why the config cannot run here ("" when it can): the local data directory it names is absent."""
-        with open(os.path.join(ROOT, self.config)) as f:
-            for line in f:
-                if line.startswith("--data_dir="):
-                    path = line.split("=", 1)[1].strip()
-                    if not os.path.isdir(os.path.join(ROOT, path)):
-                        return f"{self.config} reads {path}, which is absent"
+        """Why the config cannot run here ("" when it can): the local data directory it names is absent.
+        The config is read by the train command's own flags, nested --flagfile lines included."""
+        from absl import flags
+
+        from pipelines import flags as pipeline_flags
+        fv = flags.FlagValues()
+        pipeline_flags.define_flags(fv)
+        fv(["results", f"--flagfile={self.config}"])  # config paths are relative to the repository root
+        path = fv.data_dir
+        if path and not os.path.isdir(os.path.join(ROOT, path)):
+            return f"{self.config} reads {path}, which is absent"
         return ""
 
 
@@ -233,8 +238,9 @@ def main(argv=None):
     results = {}
     for name in names:
         headline = HEADLINES[name]
-        if headline.missing_data():
-            print(f"{name}: skipped: {headline.missing_data()}", flush=True)
+        missing = headline.missing_data()
+        if missing:
+            print(f"{name}: skipped: {missing}", flush=True)
             continue
         steps = headline.smoke_steps if args.smoke else args.steps
         num_samples = 200 if args.smoke else args.num_samples
