@@ -353,12 +353,13 @@ def test_huge_learning_rate_keeps_a_finite_checkpoint_and_says_how_to_resume(tmp
     assert resumed.step == 6
 
 
-def test_linear_lr_schedule_decays_each_network_over_its_updates_and_survives_resume(tmp_path):
+def test_linear_lr_schedule_decays_each_network_over_its_updates_and_survives_resume(tmp_path, monkeypatch):
     import tensorflow as tf
     from pipelines import task
     from tfgan.data import get_source
     from tfgan.trainer import Trainer
 
+    monkeypatch.chdir(REPO)  # configs use paths relative to the repository root
     config = _parse("--flagfile=configs/toy_ring8.cfg", "--steps=10", "--critic_steps=2", "--lr_schedule=linear",
                     "--d_learning_rate=1e-3", "--g_learning_rate=4e-4", "--mixed_precision=none")
     gan = task.build_gan(config, get_source("ring8").spec)
