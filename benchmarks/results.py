@@ -102,14 +102,29 @@ HEADLINES = {
 }
 
 
+# CPU features that change training speed several-fold between machines sold under one model name: native
+# bfloat16 (`--mixed_precision=auto` trains in bf16 only with one of the first two), AVX-512, AVX2.
+SPEED_FEATURES = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
+
+
 def machine() -> dict:
-    cpu = platform.processor()
+    cpu, flags = platform.processor(), set()
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            lines = f.readlines()
+        cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), cpu)
+        flags = next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "cpu_features": [name for name in SPEED_FEATURES if name in flags]}
+
+
+def describe(info: dict) -> str:
+    """'<cpu> (<speed features>), <n> cores'; records written before features were recorded give none."""
+    features = info.get("cpu_features")
+    listed = f" ({', '.join(features) or 'none of ' + ', '.join(SPEED_FEATURES)})" if features is not None else ""
+    return f"{info['cpu']}{listed}, {info['cores']} cores"
 
 
 def load() -> float:
@@ -200,7 +215,7 @@ def print_table(paths) -> dict:
         with open(path) as f:
             record = json.load(f)
         info = record["machine"]
-        machines.append(f"`{info['command']}` ({info['started']}; {info['cpu']}, {info['cores']} cores, load "
+        machines.append(f"`{info['command']}` ({info['started']}; {describe(info)}, load "
                         f"{info['load_start']:.2f} -> {info['load_end']:.2f})")
         results.update(record["results"])
     results = {name: results[name] for name in HEADLINES if name in results}
@@ -233,7 +248,7 @@ def main(argv=None):
     work_dir = os.path.abspath(args.work_dir)
     info = dict(machine(), load_start=load(), started=time.strftime("%Y-%m-%d %H:%M:%S"),
                 command=" ".join(["python", "benchmarks/results.py", *(argv if argv is not None else sys.argv[1:])]))
-    print(f"# {info['command']}\n# {info['cpu']}, {info['cores']} cores, load average {info['load_start']:.2f}",
+    print(f"# {info['command']}\n# {describe(info)}, load average {info['load_start']:.2f}",
           flush=True)
     results = {}
     for name in names:
@@ -258,7 +273,7 @@ def main(argv=None):
     info["load_end"] = load()
     with open(os.path.join(work_dir, "results.json"), "w") as f:
         json.dump({"machine": info, "results": results}, f, indent=2)
-    print(f"\n{info['cpu']}, {info['cores']} cores; load average {info['load_start']:.2f} at the start, "
+    print(f"\n{describe(info)}; load average {info['load_start']:.2f} at the start, "
           f"{info['load_end']:.2f} at the end\n")
     print(table(results))
     return results
