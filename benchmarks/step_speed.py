@@ -39,6 +39,7 @@ tf.get_logger().setLevel("ERROR")  # each setup's train function traces once; no
 
 from tfgan import networks  # noqa: E402
 from tfgan.data import get_source, make_dataset  # noqa: E402
+from tfgan.distribute import set_threads  # noqa: E402
 from tfgan.losses import get_loss_pair  # noqa: E402
 from tfgan.model import GAN  # noqa: E402
 from tfgan.penalties import get_penalty  # noqa: E402
@@ -179,7 +180,12 @@ def main():
                         help=f"tfgan vs plain Keras GANs on the Keras examples' networks; setups: "
                              f"{', '.join(WORKLOADS)} (default: both)")
     parser.add_argument("--scaling", action="store_true", help="step time against batch size and image size")
+    parser.add_argument("--intra_op_threads", type=int, default=0,
+                        help="threads per kernel for this process, as the train flag (0: TensorFlow's choice); "
+                             "thread pools are per process, so compare settings in separate runs")
+    parser.add_argument("--inter_op_threads", type=int, default=0, help="threads running independent kernels")
     args = parser.parse_args()
+    set_threads(args.intra_op_threads, args.inter_op_threads)  # before the first op
     if args.compare:
         unknown = [n for n in args.setups if n not in WORKLOADS]
         if unknown:
@@ -198,7 +204,8 @@ def main():
     cpus = tf.config.list_logical_devices("CPU")
     gpus = tf.config.list_logical_devices("GPU")
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}; {os.cpu_count()} CPU cores, "
-          f"{len(gpus)} GPU(s); default strategy on {'GPU' if gpus else 'CPU'} ({len(cpus)} logical CPU device(s))",
+          f"{len(gpus)} GPU(s); default strategy on {'GPU' if gpus else 'CPU'} ({len(cpus)} logical CPU device(s)); "
+          f"threads intra-op {args.intra_op_threads or 'auto'}, inter-op {args.inter_op_threads or 'auto'}",
           flush=True)
     runners = {}
     with tempfile.TemporaryDirectory(prefix="step_speed_") as log_dir:

@@ -79,6 +79,8 @@ class TrainConfig:
     strategy: str = "default"                # default | mirrored | multi_worker
     num_logical_cpus: int = 0
     steps_per_execution: int = 0             # 0: auto (about 0.1 s of steps per call)
+    intra_op_threads: int = 0                # 0: TensorFlow's choice (one per core)
+    inter_op_threads: int = 0                # 0: TensorFlow's choice (one per core)
     resume_from: str = ""                    # "": the run directory's latest checkpoint; a step or a checkpoint path
 
 

@@ -99,6 +99,13 @@ def ingest(data: DataConfig) -> Ingested:
 
 # --- train -------------------------------------------------------------------------------------------------
 
+def _threads() -> str:
+    """', threads intra-op N, inter-op M' where set (0: TensorFlow's choice, one per core)."""
+    intra, inter = (tf.config.threading.get_intra_op_parallelism_threads(),
+                    tf.config.threading.get_inter_op_parallelism_threads())
+    return f", threads intra-op {intra or 'auto'}, inter-op {inter or 'auto'}" if intra or inter else ""
+
+
 def _check_run_dir(run_dir: str, config: PipelineConfig) -> None:
     """A run directory is reused only by the same experiment (training length and logging may change)."""
     path = os.path.join(run_dir, CONFIG_FILE)
@@ -188,7 +195,7 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
     params = gan.generator.count_params(), gan.discriminator.count_params()
     print(f"training {config.model.architecture} GAN on {spec.name} {spec.shape}: generator {params[0]:,} "
           f"parameters, discriminator {params[1]:,}; {replicas} replica(s), batch {t.batch_size}, "
-          f"{t.steps} steps, {precision}", file=out, flush=True)
+          f"{t.steps} steps, {precision}{_threads()}", file=out, flush=True)
     start = time.perf_counter()
     try:
         metrics = trainer.fit(dataset)
@@ -416,6 +423,7 @@ def run(config: PipelineConfig, flags_text: str = "", out=None, started: float |
     the TFLite file, result.json) is produced.
     """
     out = out or sys.stdout
+    distribute.set_threads(config.train.intra_op_threads, config.train.inter_op_threads)  # before any op
     ingested = ingest(config.data)
     trained = train(config, ingested, flags_text=flags_text, out=out, started=started)
     if not trained.chief:

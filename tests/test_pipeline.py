@@ -375,3 +375,42 @@ def test_linear_lr_schedule_decays_each_network_over_its_updates_and_survives_re
     assert rate(resumed.g_optimizer) == pytest.approx(2e-4)  # the schedule continues where it stopped
     gan.g_optimizer.iterations.assign(50)
     assert rate(gan.g_optimizer) == 0.0
+
+
+def test_thread_pools_are_set_before_tensorflow_starts_and_runs_repeat_exactly(tmp_path):
+    """--intra_op_threads (the toy configs ship 1) is in force when training starts, and two runs with the same
+    settings end with the same weights and optimizer state, bit for bit. (Another thread count may sum in
+    another order: results then agree to rounding, which chaotic GAN dynamics can amplify.)"""
+    import numpy as np
+    import tensorflow as tf
+
+    weights = []
+    for attempt in range(2):
+        run_dir = str(tmp_path / f"run{attempt}")
+        cmd = [sys.executable, "-m", "tfgan.train", "--flagfile=configs/toy_ring8_wgan_gp.cfg", "--steps=60",
+               "--log_every=30", "--checkpoint_every=60", "--sample_every=60", "--export=false",
+               "--intra_op_threads=1", "--inter_op_threads=2", f"--run_dir={run_dir}"]
+        proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert "threads intra-op 1, inter-op 2" in proc.stdout, proc.stdout[-2000:]
+        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints")))
+        weights.append({k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+                        if k.startswith(("d_optimizer/_", "g_optimizer/_")) and "iterations" not in k})
+    assert len(weights[0]) >= 20 and weights[0].keys() == weights[1].keys()
+    for key, value in weights[0].items():
+        np.testing.assert_array_equal(value, weights[1][key], err_msg=key)
+
+
+def test_thread_pools_cannot_change_once_tensorflow_runs():
+    from tfgan.distribute import set_threads
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # the runtime is up
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    set_threads(current, 0)  # the values in force: nothing to do
+    other = current + 3
+    with pytest.raises(ValueError, match=rf"thread pools \(intra_op {other}, inter_op 0\) can only be set before "
+                                         r"TensorFlow runs its first op"):
+        set_threads(other, 0)
+    with pytest.raises(ValueError, match="intra_op threads must be >= 0"):
+        set_threads(-1)

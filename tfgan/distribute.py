@@ -139,3 +139,30 @@ def split_cpu(n: int) -> None:
     if current is not None and len(current) == n:
         return
     tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * n)
+
+
+def set_threads(intra_op: int = 0, inter_op: int = 0) -> None:
+    """Sets TensorFlow's thread pools for this process: `intra_op` threads share one kernel's work (a matmul,
+    a convolution), `inter_op` threads run independent kernels at once. 0 leaves TensorFlow's choice (one per
+    core). Kernels too small to split well, such as the 2-D toys' 128-wide matmuls, run faster with one
+    intra-op thread and the cores spread over independent kernels. A kernel split over another number of
+    threads may sum in another order, so results agree with another setting to rounding (which a GAN's
+    dynamics can amplify over a run); with the same settings a run repeats exactly.
+
+    Must be called before TensorFlow runs its first op; calling it again with the values in force is a no-op.
+
+    Raises:
+      ValueError: a negative count, or TensorFlow already runs with other values.
+    """
+    for name, value in (("intra_op", intra_op), ("inter_op", inter_op)):
+        if value < 0:
+            raise ValueError(f"{name} threads must be >= 0 (0: TensorFlow's choice); got {value}")
+    try:
+        if intra_op:
+            tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        if inter_op:
+            tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:
+        raise ValueError(f"thread pools (intra_op {intra_op}, inter_op {inter_op}) can only be set before "
+                         f"TensorFlow runs its first op in this process") from None
+

@@ -65,8 +65,11 @@ def main(argv):
     startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
     from pipelines import pipeline
     from pipelines.orchestration.runner import LocalDagRunner, PipelineError
+    from tfgan.distribute import set_threads
     signal.signal(signal.SIGTERM, _interrupt)
     try:
+        # Before any component runs an op; the Trainer's own call (in its process when isolated) is then a no-op.
+        set_threads(config.train.intra_op_threads, config.train.inter_op_threads)
         definition = pipeline.create_pipeline(config)
         result = LocalDagRunner(isolation=config.pipeline.isolation).run(
             definition, only=list(config.pipeline.components) or None,
