@@ -99,6 +99,16 @@ def ingest(data: DataConfig) -> Ingested:
 
 # --- train -------------------------------------------------------------------------------------------------
 
+def apply_threads(config: PipelineConfig, out=None) -> None:
+    """Sets --intra_op_threads / --inter_op_threads. In a process where TensorFlow already runs with other
+    pools (the library called from a notebook or a test) they stay as they are, with a note: threads set speed,
+    not what is trained."""
+    try:
+        distribute.set_threads(config.train.intra_op_threads, config.train.inter_op_threads)
+    except ValueError as e:
+        print(f"note: {e}; this run keeps the process's current threads", file=out or sys.stdout)
+
+
 def _threads() -> str:
     """', threads intra-op N, inter-op M' where set (0: TensorFlow's choice, one per core)."""
     intra, inter = (tf.config.threading.get_intra_op_parallelism_threads(),
@@ -423,7 +433,7 @@ def run(config: PipelineConfig, flags_text: str = "", out=None, started: float |
     the TFLite file, result.json) is produced.
     """
     out = out or sys.stdout
-    distribute.set_threads(config.train.intra_op_threads, config.train.inter_op_threads)  # before any op
+    apply_threads(config, out)  # before any op
     ingested = ingest(config.data)
     trained = train(config, ingested, flags_text=flags_text, out=out, started=started)
     if not trained.chief:

@@ -54,12 +54,11 @@ def run_fn(fn_args: FnArgs) -> dict:
     from pipelines.config import PipelineConfig
     from pipelines.orchestration.artifacts import Artifact
     from pipelines.task import generator_classes, output_range, restore_generator
-    from tfgan.distribute import set_threads
     from tfgan.export import ExportSpec, is_complete_export, write_saved_model
 
     config = PipelineConfig.from_dict(fn_args.hyperparameters)
     # Before this process's first op (isolated executors); where the pipeline process set them, a no-op.
-    set_threads(config.train.intra_op_threads, config.train.inter_op_threads)
+    stages.apply_threads(config)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=fn_args.model_dir))
     source = artifact_io.open_examples(Artifact(EXAMPLES, fn_args.examples))
     ingested = stages.Ingested(source, source.spec)
