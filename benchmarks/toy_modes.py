@@ -37,6 +37,7 @@ def evaluate(path, steps, samples, seed):
         args.append(f"--steps={steps}")
     fv(["bench", *args])
     config = pipeline_flags.config_from_flags(fv)
+    stages.apply_threads(config)  # the toy configs' threads, as the train command sets them (the first config's)
     ingested = stages.ingest(config.data)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
