@@ -119,7 +119,7 @@ _HELP = {
     "steps_per_execution": "Most train steps run per tf.function call (0: auto, as many as take about 0.1 s). Calls end "
                            "at every log, checkpoint, sample and evaluation step, so results equal one step per call.",
     "intra_op_threads": "Threads that share one TensorFlow kernel (0: one per core). 1 speeds up models of small "
-                        "kernels, such as the 2-D toys (1.2-1.5x on 2 cores). Another setting may sum in another "
+                        "kernels, such as the 2-D toys (1.1-1.5x on 2 cores). Another setting may sum in another "
                         "order: results agree to rounding, and repeat exactly with the same setting.",
     "inter_op_threads": "Threads that run independent TensorFlow kernels at once (0: one per core).",
     "resume_from": "Start from this checkpoint instead of --run_dir's latest: a step of a checkpoint in --run_dir, or "
