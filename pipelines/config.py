@@ -219,8 +219,10 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
                          f"{d.dataset}: use --output_activation=linear")
     if not points and m.output_activation == "linear":
         raise ValueError("--output_activation=linear is for toy data; images need tanh or sigmoid")
-    if d.dataset == "stacked_mnist" and d.data_dir and not os.path.isdir(d.data_dir):
-        raise ValueError(f"--data_dir={d.data_dir!r}: no such directory")
+    if (d.dataset == "stacked_mnist" or d.dataset.startswith(choices.TFDS_PREFIX)) and d.data_dir \
+            and not d.download and not os.path.isdir(d.data_dir):
+        raise ValueError(f"--data_dir={d.data_dir!r}: no such directory (or add --download to let TFDS fetch "
+                         f"--dataset={d.dataset} into it)")
     if m.architecture == "dcgan" and not points:
         size = d.image_size or (28 if d.dataset in choices.NATIVE_28 else 0)
         if size:  # else the data set's own size, checked once the data is open

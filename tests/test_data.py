@@ -103,8 +103,9 @@ def test_corrupt_image_in_folder_is_named(tmp_path):
         data.get_source("folder", data_dir=str(tmp_path), image_size=8)
 
 
-def test_tfds_source_with_mock_data(tmp_path):
+def test_tfds_source_with_mock_data(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(sources, "_unreachable", lambda host: "")  # mock_data stands in for the download
     with tfds.testing.mock_data(num_examples=12):
         source = sources.tfds_images("mnist", data_dir=str(tmp_path), download=True)
         batch = next(iter(data.make_dataset(source, 4)))
@@ -112,10 +113,32 @@ def test_tfds_source_with_mock_data(tmp_path):
     assert batch["x"].shape == (4, 28, 28, 1)
 
 
-def test_tfds_missing_offline_fails_at_once(tmp_path):
+def test_tfds_missing_offline_fails_at_once(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
-    with pytest.raises(FileNotFoundError, match="tfds:mnist is not prepared.*download"):
+    with pytest.raises(FileNotFoundError, match="tfds:mnist is not prepared.*--download.*IDX files"):
         sources.tfds_images("mnist", data_dir=str(tmp_path), download=False)
+    # With --download but no network: one line at once, never TFDS's minutes of retries.
+    monkeypatch.setattr(sources, "_unreachable", lambda host: "Name or service not known")
+    for name in ("tfds:mnist", "stacked_mnist"):
+        with pytest.raises(FileNotFoundError, match=r"cannot be downloaded \(storage.googleapis.com: Name or "
+                                                    r"service not known\): offline, point --data_dir at"):
+            data.get_source(name, data_dir=str(tmp_path), download=True)
+
+
+def test_tfds_mnist_and_stacked_mnist_read_idx_files_in_data_dir(tmp_path, monkeypatch):
+    images, labels = _fake_mnist(str(tmp_path), n=30)
+    monkeypatch.setattr(sources, "_unreachable", lambda host: pytest.fail("IDX files need no network"))
+    source = data.get_source("tfds:mnist", data_dir=str(tmp_path), download=True)
+    assert source.spec.name == "tfds:mnist" and source.spec.shape == (28, 28, 1) and source.spec.num_examples == 30
+    got = sorted((int(e["label"]), np.round(e["x"].numpy() * 255).astype(np.uint8).tobytes())
+                 for e in source.dataset(seed=0))
+    assert got == sorted((int(y), x[..., None].tobytes()) for x, y in zip(images, labels))
+    stacked = data.get_source("stacked_mnist", data_dir=str(tmp_path), download=True)
+    lookup = {x[..., None].tobytes(): int(y) for x, y in zip(images, labels)}
+    for e in stacked.dataset(seed=1).take(10):
+        x = np.round(e["x"].numpy() * 255).astype(np.uint8)
+        digits = [lookup[x[..., c:c + 1].tobytes()] for c in range(3)]  # KeyError if not from the IDX files
+        assert int(e["label"]) == 100 * digits[0] + 10 * digits[1] + digits[2]
 
 
 def test_ring_has_eight_distinct_modes_on_the_circle():

@@ -11,7 +11,6 @@ from tfgan.data import idx
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIGITS = os.path.join(REPO, "tfgan", "data", "assets", "digits.npz")
-SHARED_MNIST = os.path.join(os.path.dirname(REPO), "shared", "data", "mnist")
 
 
 @pytest.fixture(scope="module")
@@ -161,15 +160,13 @@ def test_inception_features_with_fake_weights(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_mnist_test_accuracy(classifier):
-    if not os.path.exists(os.path.join(SHARED_MNIST, "t10k-images-idx3-ubyte.gz")):
-        pytest.skip(f"the real MNIST IDX files are not at {SHARED_MNIST}")
-    images, labels = idx.load_mnist_idx(SHARED_MNIST, "test")
+def test_real_mnist_test_accuracy(classifier, mnist_dir):
+    images, labels = idx.load_mnist_idx(mnist_dir, "test")
     accuracy = np.mean(classifier.predict(images.astype(np.float32) / 255.0) == labels)
     assert accuracy >= 0.99, accuracy
 
 
-def test_train_dataset_and_command_errors(digits):
+def test_train_dataset_and_command_errors(digits, tmp_path):
     from tfgan import train_classifier
     images = (digits[0][:64] * 255).round().astype(np.uint8)
     ds = train_classifier.make_train_dataset(images, digits[1][:64], batch_size=32, seed=0, max_shift=2)
@@ -178,15 +175,13 @@ def test_train_dataset_and_command_errors(digits):
     assert 0.0 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= 1.0
     with pytest.raises(ValueError, match="max_shift must be >= 0; got -1"):
         train_classifier.make_train_dataset(images, digits[1][:64], 32, 0, max_shift=-1)
-    assert train_classifier.main(["--mnist_dir", SHARED_MNIST, "--out", "weights.h5"]) == 2
+    assert train_classifier.main(["--mnist_dir", str(tmp_path), "--out", "weights.h5"]) == 2
 
 
 @pytest.mark.slow
-def test_real_data_reference_values(classifier):
-    if not os.path.exists(os.path.join(SHARED_MNIST, "t10k-images-idx3-ubyte.gz")):
-        pytest.skip(f"the real MNIST IDX files are not at {SHARED_MNIST}")
+def test_real_data_reference_values(classifier, mnist_dir):
     from tfgan import train_classifier
-    values = train_classifier.reference_values(SHARED_MNIST, classifier, num_examples=10_000)
+    values = train_classifier.reference_values(mnist_dir, classifier, num_examples=10_000)
     assert values["test_accuracy"] >= 0.99
     assert 0.0 < values["fid_test_vs_train"] < 2.0, values
     assert abs(values["kid_test_vs_train"][0]) < 0.05, values

@@ -30,7 +30,8 @@ TOYS = tuple(TOY_DIMS)
 IMAGE_DATASETS = ("digits", "mnist", "stacked_mnist", "folder")
 DATASETS = IMAGE_DATASETS + TOYS
 TFDS_PREFIX = "tfds:"
-NATIVE_28 = ("digits", "mnist", "stacked_mnist")  # image data sets whose own size is 28x28
+# Image data sets whose own size is 28x28 (TFDS's MNIST-format sets included).
+NATIVE_28 = ("digits", "mnist", "stacked_mnist", "tfds:mnist", "tfds:fashion_mnist", "tfds:kmnist")
 
 # Metrics: the names a user asks for, per data kind, and every result key they produce with the direction
 # in which it improves (None for spreads and counts, which rank nothing and cannot be a best metric).

@@ -20,7 +20,7 @@ import os
 from pipelines import artifact_io
 from pipelines.orchestration.artifacts import EXAMPLES
 from pipelines.orchestration import component
-from tfgan.data.sources import ASSETS, HASH_BUCKETS
+from tfgan.data.sources import ASSETS, HASH_BUCKETS, holds_idx
 
 
 def split_assignment(splits: tuple, eval_percent: int) -> dict:
@@ -43,7 +43,7 @@ def data_fingerprint(params: dict) -> str:
     files = []
     if dataset == "digits" or (dataset == "stacked_mnist" and not data_dir):
         files = [os.path.join(ASSETS, "digits.npz")]
-    elif dataset in ("mnist", "stacked_mnist", "folder"):
+    elif dataset in ("mnist", "stacked_mnist", "folder") or (dataset.startswith("tfds:") and holds_idx(data_dir)):
         files = sorted(os.path.join(root, f) for root, _, names in os.walk(data_dir) for f in names)
     elif dataset.startswith("tfds:"):
         import tensorflow_datasets as tfds

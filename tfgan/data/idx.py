@@ -70,7 +70,12 @@ def read_idx(path: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _find(directory: str, stem: str) -> str:
+def find_file(directory: str, stem: str) -> str:
+    """The path of IDX file `stem` in `directory`, under any of the names it is distributed as.
+
+    Raises:
+      FileNotFoundError: none of them is there.
+    """
     for name in (stem + ".gz", stem, stem.replace("-idx", ".idx")):
         path = os.path.join(directory, name)
         if os.path.exists(path):
@@ -93,7 +98,7 @@ def load_mnist_idx(directory: str, split: str = "train") -> tuple[np.ndarray, np
     if split not in MNIST_FILES:
         raise ValueError(f"split must be one of {sorted(MNIST_FILES)}, got {split!r}")
     img_stem, lbl_stem = MNIST_FILES[split]
-    img_path, lbl_path = _find(directory, img_stem), _find(directory, lbl_stem)
+    img_path, lbl_path = find_file(directory, img_stem), find_file(directory, lbl_stem)
     images, labels = read_idx(img_path), read_idx(lbl_path)
     if images.ndim != 3:
         raise IDXError(f"{img_path}: expected 3 dimensions [N, H, W], found shape {images.shape}")

@@ -7,9 +7,12 @@ Names (`get_source`):
   digits          6,000 MNIST training digits shipped inside the package (no download; see assets/README.md)
   mnist           MNIST-format IDX files in a local directory (MNIST, Fashion-MNIST, KMNIST, ...)
   folder          a directory of image files (PNG/JPEG/BMP/GIF); subdirectories become class labels
-  tfds:<name>     any tensorflow-datasets image data set, e.g. tfds:cifar10, read from `data_dir`
+  tfds:<name>     any tensorflow-datasets image data set, e.g. tfds:cifar10, read from `data_dir` (TFDS's own
+                  default directory when empty); tfds:mnist, tfds:fashion_mnist and tfds:kmnist also read the
+                  data set's original IDX files when `data_dir` holds them (what TFDS would prepare them from)
   stacked_mnist   Stacked MNIST (Srivastava et al. 2017): three random digits as the R, G, B channels, 1,000 modes;
-                  from IDX files in `data_dir`, or from the embedded digits when `data_dir` is empty
+                  the digits of IDX files in `data_dir`, else of TFDS's mnist (prepared in `data_dir`, or
+                  downloaded with `download`), or the embedded digits when `data_dir` is empty and `download` off
   gaussian_1d, ring8, grid25   toy distributions (tfgan.data.toy)
 """
 
@@ -132,13 +135,37 @@ def mnist_idx(data_dir: str, image_size: int = 0, channels: int = 0) -> Source:
     return _from_arrays("mnist", splits, int(splits["train"][1].max()) + 1, image_size, channels)
 
 
-def stacked_mnist(data_dir: str | None = None) -> Source:
+def holds_idx(data_dir: str | None) -> bool:
+    """Whether `data_dir` holds the MNIST-format IDX training images (under one of the names `idx` reads)."""
+    try:
+        idx.find_file(data_dir, idx.MNIST_FILES["train"][0])
+    except (FileNotFoundError, TypeError):
+        return False
+    return True
+
+
+def _tfds_arrays(name: str, data_dir: str | None, download: bool) -> dict:
+    """{split: (uint8 images [N, H, W, C], int64 labels [N])} of a TFDS image data set, in memory."""
+    import tensorflow_datasets as tfds
+    builder = _prepared_builder(name, data_dir, download)
+    return {split: tuple(tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1, as_supervised=True)))
+            for split in ("train", "test") if split in builder.info.splits}
+
+
+def stacked_mnist(data_dir: str | None = None, download: bool = False) -> Source:
     """Stacked MNIST: each example stacks three independently drawn digits as channels; label 100a + 10b + c.
 
-    Digits come from IDX files in `data_dir`, or from the embedded digits; each split stacks the digits of
-    the same split. The stream is endless (a fresh triple each draw), so the spec has no example count.
+    Digits come from IDX files in `data_dir`; else from TFDS's mnist (prepared in `data_dir`, TFDS's default
+    directory when empty, downloaded if `download`); or from the embedded digits when `data_dir` is empty and
+    `download` is off. Each split stacks the digits of the same split. The stream is endless (a fresh
+    triple each draw), so the spec has no example count.
     """
-    splits = _idx_splits(data_dir) if data_dir else _embedded_arrays()
+    if holds_idx(data_dir):
+        splits = _idx_splits(data_dir)
+    elif data_dir or download:
+        splits = _tfds_arrays("mnist", data_dir, download)
+    else:
+        splits = _embedded_arrays()
 
     def dataset_fn(split, seed):
         images, labels = splits[split]
@@ -240,22 +267,10 @@ def tfds_images(name: str, data_dir: str | None, download: bool = False, image_s
     so by default a missing data set fails at once with instructions.
     """
     import tensorflow_datasets as tfds
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        import difflib
-        close = difflib.get_close_matches(name, tfds.list_builders(), n=5, cutoff=0.6)
-        hint = f"; closest names: {', '.join(close)}" if close else ""
-        raise ValueError(f"tfds:{name}: no TFDS data set of that name{hint}") from None
-    except Exception as e:  # a malformed name or an unreadable data_dir: one line naming it
-        raise ValueError(f"tfds:{name}: unknown or unreadable TFDS data set "
-                         f"({str(e).strip().splitlines()[0][:200]})") from None
-    if download:
-        builder.download_and_prepare()
-    elif not builder.is_prepared():
-        raise FileNotFoundError(
-            f"tfds:{name} is not prepared in data_dir={builder.data_dir!r}; prepare it there (e.g. `tfds build "
-            f"{name} --data_dir=...` on a machine with network) or pass the download flag to fetch it")
+    if name in TFDS_IDX and holds_idx(data_dir):
+        splits = _idx_splits(data_dir)
+        return _from_arrays(f"tfds:{name}", splits, int(splits["train"][1].max()) + 1, image_size, channels)
+    builder = _prepared_builder(name, data_dir, download)
     info = builder.info
     features = info.features
     if "image" not in features:
@@ -281,6 +296,65 @@ def tfds_images(name: str, data_dir: str | None, download: bool = False, image_s
     count = dict(sizes).get("train")
     return Source(DataSpec(f"tfds:{name}", "image", (size, size, chans), num_classes, count, names, sizes),
                   dataset_fn)
+
+
+def _prepared_builder(name: str, data_dir: str | None, download: bool):
+    """A TFDS builder whose data is prepared in `data_dir`, downloading it first if `download`.
+
+    Raises:
+      ValueError: no TFDS data set of that name.
+      FileNotFoundError: the data is not prepared and may not or cannot be downloaded (no network); one line
+        saying what to do, at once (TFDS itself retries an unreachable server for minutes).
+    """
+    import tensorflow_datasets as tfds
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+        import difflib
+        close = difflib.get_close_matches(name, tfds.list_builders(), n=5, cutoff=0.6)
+        hint = f"; closest names: {', '.join(close)}" if close else ""
+        raise ValueError(f"tfds:{name}: no TFDS data set of that name{hint}") from None
+    except Exception as e:  # a malformed name or an unreadable data_dir: one line naming it
+        raise ValueError(f"tfds:{name}: unknown or unreadable TFDS data set "
+                         f"({str(e).strip().splitlines()[0][:200]})") from None
+    if builder.is_prepared():
+        return builder
+    idx_hint = (f" or at the {name} IDX files ({idx.MNIST_FILES['train'][0]}[.gz], ...)" if name in TFDS_IDX
+                else "")
+    where = f"data_dir={os.path.dirname(os.path.dirname(builder.data_dir))!r}"
+    if not download:
+        raise FileNotFoundError(
+            f"tfds:{name} is not prepared in {where}: add --download to let TFDS fetch it (needs network), or "
+            f"point --data_dir at a prepared TFDS data_dir{idx_hint}")
+    unreachable = _unreachable(DOWNLOAD_HOST)
+    if unreachable:
+        raise FileNotFoundError(
+            f"tfds:{name} is not prepared in {where} and cannot be downloaded ({DOWNLOAD_HOST}: {unreachable}): "
+            f"offline, point --data_dir at a prepared TFDS data_dir{idx_hint}")
+    try:
+        builder.download_and_prepare()
+    except Exception as e:  # noqa: BLE001 - a failed download is one line naming the data set
+        raise FileNotFoundError(f"tfds:{name}: download and preparation failed "
+                                f"({str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__})"
+                                ) from e
+    return builder
+
+
+# TFDS data sets prepared from MNIST-format IDX files, which `tfds_images` reads directly where `data_dir` holds them.
+TFDS_IDX = ("mnist", "fashion_mnist", "kmnist")
+# Where TFDS fetches prepared data sets (and MNIST's files): reached before a download is tried, because an
+# unreachable server costs minutes of TFDS's retries before it fails.
+DOWNLOAD_HOST = "storage.googleapis.com"
+
+
+def _unreachable(host: str, port: int = 443, timeout: float = 5.0) -> str:
+    """'' if a TCP connection to host:port opens within `timeout` seconds, else why not."""
+    import socket
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        return e.strerror or str(e) or type(e).__name__
+    return ""
 
 
 def toy_source(name: str, num_points: int = TOY_POINTS) -> Source:
@@ -310,7 +384,7 @@ def get_source(name: str, data_dir: str | None = None, image_size: int = 0, chan
             raise ValueError("dataset 'mnist' reads IDX files from data_dir; data_dir is empty")
         return mnist_idx(data_dir, image_size, channels)
     if name == "stacked_mnist":
-        return stacked_mnist(data_dir)
+        return stacked_mnist(data_dir, download)
     if name == "folder":
         if not data_dir:
             raise ValueError("dataset 'folder' reads images from data_dir; data_dir is empty")
