@@ -7,6 +7,7 @@ Each flag is named after its config field, so errors about a config field name t
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from absl import flags
 
@@ -103,7 +104,8 @@ _HELP = {
     "g_learning_rate": "Generator learning rate.",
     "beta1": "Adam beta_1.",
     "beta2": "Adam beta_2.",
-    "run_dir": "Run directory: flags, checkpoints, TensorBoard logs, samples, export. Reusing it resumes.",
+    "run_dir": "Run directory: flags, checkpoints, TensorBoard logs, samples, export. Reusing it resumes. Default: "
+               "runs/<name> for --flagfile=<name>.cfg, else runs/<dataset>_<architecture>.",
     "steps": "Total training steps (generator updates); a resumed run stops at the same step.",
     "batch_size": "Global minibatch size of one discriminator update (split across replicas).",
     "seed": "Seed of data shuffling, the noise stream and network initialisation.",
@@ -141,8 +143,10 @@ _HELP = {
     "export_tflite": "Also convert the generator to TFLite: <export_dir>/<version>.tflite (latents -> samples).",
     "tflite_quantize": "With --export_tflite: dynamic-range quantisation (int8 weights), about 4x smaller.",
     "pipeline_name": "Name of the pipeline in the run record (one pipeline root may hold one pipeline).",
-    "pipeline_root": "Where the pipeline's artifacts go: <root>/<Component>/<output>/<execution id>/.",
-    "serving_dir": "Where the Pusher puts blessed models: <serving_dir>/<version>/ (a TF Serving base path).",
+    "pipeline_root": "Where the pipeline's artifacts go: <root>/<Component>/<output>/<execution id>/. Default: "
+                     "runs/pipeline_<name> for --flagfile=<name>.cfg, else runs/pipeline_<dataset>_<architecture>.",
+    "serving_dir": "Where the Pusher puts blessed models: <serving_dir>/<version>/ (a TF Serving base path). "
+                   "Default: runs/serving/<name> for --flagfile=<name>.cfg, else runs/serving/<dataset>_<architecture>.",
     "metadata_path": "The SQLite run record (default <pipeline_root>/metadata.sqlite).",
     "enable_cache": "Reuse a component's earlier outputs when its code, parameters and inputs are unchanged.",
     "components": "Run only these components (e.g. Evaluator,InfraValidator,Pusher); their inputs come from the "
@@ -169,9 +173,48 @@ _INT_LISTS = ("g_hidden", "d_hidden")
 SECTIONS = cfg.SECTIONS
 TRAIN_SECTIONS = ("data", "model", "gan", "train", "eval", "export")   # python -m tfgan.train
 
+# The headings of `--help`, one per config section, in this order.
+SECTION_TITLES = {"data": "data", "model": "model", "gan": "loss, penalties and optimiser", "train": "training",
+                  "eval": "evaluation during training", "export": "export", "pipeline": "pipeline"}
+
+# Flags whose default depends on other flags (see `resolve_default_dirs`): "" on the command line means derived.
+_DERIVED = ("run_dir", "pipeline_root", "serving_dir")
+
+
+def help_groups(sections=tuple(SECTIONS)) -> tuple:
+    """((heading, (flag name, ...)), ...) of the given config sections, for a command's `--help`."""
+    return tuple((SECTION_TITLES[name], tuple(f.name for f in dataclasses.fields(SECTIONS[name])))
+                 for name in sections)
+
+
+def default_dir_name(flagfile: str | None, dataset: str, architecture: str) -> str:
+    """The name of a run's default directories: the flagfile's name without .cfg (configs/quickstart.cfg ->
+    quickstart), else <dataset>_<architecture> (tfds:mnist, dcgan -> tfds_mnist_dcgan), so that runs of
+    different configs never share a directory by default."""
+    if flagfile:
+        return os.path.splitext(os.path.basename(flagfile))[0]
+    return f"{dataset.replace(':', '_').replace('/', '_')}_{architecture}"
+
+
+def resolve_default_dirs(fv: flags.FlagValues = flags.FLAGS, flagfile: str | None = None) -> None:
+    """Fills in --run_dir, --pipeline_root and --serving_dir where they are empty (not given), from the
+    command-line flagfile's name or the data set and architecture (`default_dir_name`)."""
+    if "dataset" not in fv or "architecture" not in fv:
+        return
+    name = default_dir_name(flagfile, fv["dataset"].value, fv["architecture"].value)
+    pipeline_name = name[len("pipeline_"):] if name.startswith("pipeline_") else name
+    derived = {"run_dir": os.path.join("runs", name),
+               "pipeline_root": os.path.join("runs", f"pipeline_{pipeline_name}"),
+               "serving_dir": os.path.join("runs", "serving", pipeline_name)}
+    for flag, value in derived.items():
+        if flag in fv and not fv[flag].value:
+            fv[flag].value = value
+
 
 def _define(field: dataclasses.Field, default, fv: flags.FlagValues):
     name, help_text = field.name, _HELP[field.name]
+    if name in _DERIVED:
+        default = ""
     if name in _ENUMS:
         flags.DEFINE_enum(name, default, _ENUMS[name], help_text, flag_values=fv)
     elif isinstance(default, bool):
@@ -207,6 +250,7 @@ def config_from_flags(fv: flags.FlagValues = flags.FLAGS) -> cfg.PipelineConfig:
     Raises:
       ValueError: a value, or a combination of values, is not allowed; the message names the flag(s).
     """
+    resolve_default_dirs(fv)  # a no-op after the commands' parser, which knows the flagfile
     sections = {}
     for section, kind in SECTIONS.items():
         if not all(f.name in fv for f in dataclasses.fields(kind)):

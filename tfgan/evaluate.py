@@ -1,6 +1,6 @@
 """Evaluate a trained generator: `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is,kid,prd`.
 
-The command lives in `pipelines.commands.evaluate` (the flag layer above the library); `--helpfull` lists its flags.
+The command lives in `pipelines.commands.evaluate` (the flag layer above the library); `--help` lists its flags.
 """
 
 from pipelines.commands.evaluate import run

@@ -1,6 +1,6 @@
 """The TFX-style pipeline: `python -m tfgan.pipeline --flagfile=configs/pipeline_quickstart.cfg`, `... runs`, `... lineage DIR`.
 
-The command lives in `pipelines.commands.pipeline` (the flag layer above the library); `--helpfull` lists its flags.
+The command lives in `pipelines.commands.pipeline` (the flag layer above the library); `--help` lists its flags.
 """
 
 from pipelines.commands.pipeline import run

@@ -12,11 +12,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from pipelines.commands import errors, startup  # noqa: E402
+from pipelines.commands import cli, errors, startup  # noqa: E402
 from pipelines.config import load_run_config  # noqa: E402
 from tfgan import choices  # noqa: E402
 
-flags.DEFINE_string("run_dir", None, "Run directory written by tfgan.train.", required=True)
+flags.DEFINE_string("run_dir", None, "Run directory written by tfgan.train (required).", required=True)
 flags.DEFINE_string("saved_model", "", "SavedModel version directory (default: the latest in <run_dir>/export).")
 flags.DEFINE_list("metrics", [], "Metrics: fid, is, kid, prd, stacked_modes (images); modes, w1 (toys). "
                                  "Default: fid,is,kid,prd for images, modes,w1 for 2-D toys, w1 for 1-D.")
@@ -28,14 +28,23 @@ flags.DEFINE_string("data_dir", None, "Override the run's data directory (e.g. t
 flags.DEFINE_string("output_dir", "", "Where to write metrics.json and plots (default <run_dir>/eval/<step>).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated and real sample sets.", lower_bound=0)
 FLAGS = flags.FLAGS
+SUMMARY = """usage: python -m tfgan.evaluate --run_dir=runs/NAME [--metrics=fid,is,kid,prd] [--flag=value ...]
+
+Score a run's exported generator against its data; writes metrics.json and plots to <run_dir>/eval/<step>/
+and the run's TensorBoard. Exit codes: 0 done, 2 a bad flag or input, 5 the file system refused."""
+GROUPS = (("what to evaluate", ("run_dir", "saved_model", "data_dir")),
+          ("metrics", ("metrics", "num_samples", "seed", "feature_extractor", "inception_weights")),
+          ("output", ("output_dir",)))
 
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     try:  # every check that needs no TensorFlow
+        if not os.path.isdir(FLAGS.run_dir):
+            raise ValueError(f"--run_dir={FLAGS.run_dir}: no such directory")
         config = load_run_config(FLAGS.run_dir)
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=FLAGS.run_dir))
         if FLAGS.data_dir is not None:
@@ -53,13 +62,15 @@ def main(argv):
                              "file; weights are not downloaded)")
         if FLAGS.saved_model and not os.path.isdir(FLAGS.saved_model):
             raise ValueError(f"--saved_model={FLAGS.saved_model}: no such directory")
-    except ValueError as e:
+    except (ValueError, FileNotFoundError) as e:
         return errors.report(e)
     startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
     try:
         from pipelines import stages
         from tfgan.export import latest_export
         ingested = stages.ingest(config.data)
+        if kind == "image":
+            choices.check_feature_extractor_fits(FLAGS.feature_extractor, metrics, ingested.spec.shape)
         saved_model = FLAGS.saved_model or latest_export(
             config.export.export_dir or os.path.join(FLAGS.run_dir, "export"))
         extractor = stages.load_extractor(kind, FLAGS.feature_extractor, FLAGS.inception_weights)
@@ -71,7 +82,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "tfgan.evaluate", SUMMARY, GROUPS)
 
 
 if __name__ == "__main__":

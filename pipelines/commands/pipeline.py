@@ -20,11 +20,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from pipelines import flags as pipeline_flags  # noqa: E402
-from pipelines.commands import errors, startup  # noqa: E402
+from pipelines.commands import cli, errors, startup  # noqa: E402
 
 pipeline_flags.define_flags()
 FLAGS = flags.FLAGS
 COMMANDS = ("run", "runs", "lineage")
+SUMMARY = """usage: python -m tfgan.pipeline [run] --flagfile=configs/NAME.cfg [--flag=value ...]   run the pipeline
+       python -m tfgan.pipeline runs [--pipeline_root=DIR]                               list the recorded runs
+       python -m tfgan.pipeline lineage DIR [--pipeline_root=DIR]                        what produced a pushed model
+
+ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Trainer -> Evaluator + InfraValidator -> Pusher.
+The same command after a failure resumes. Exit codes: 0 ran (pushed or not), 2 a bad flag or input,
+3 a component failed, 4 a gate stopped the pipeline, 5 the file system refused, 130 interrupted."""
 
 
 def _interrupt(signum, frame):
@@ -50,9 +57,10 @@ def main(argv):
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     if command in ("runs", "lineage"):
-        from pipelines import pipeline
         try:
-            store = _store()
+            store = _store()  # a missing run record is reported before TensorFlow starts
+            startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
+            from pipelines import pipeline
             print(pipeline.format_runs(pipeline.list_runs(store)) if command == "runs"
                   else pipeline.lineage(store, args[0]))
         except ValueError as e:
@@ -103,7 +111,9 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "tfgan.pipeline", SUMMARY,
+            (pipeline_flags.help_groups(("pipeline",)) + pipeline_flags.help_groups(pipeline_flags.TRAIN_SECTIONS)),
+            derive=pipeline_flags.resolve_default_dirs)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from pipelines.commands import errors, startup  # noqa: E402
+from pipelines.commands import cli, errors, startup  # noqa: E402
 from tfgan import choices  # noqa: E402
 
 OUTPUT_FORMATS = choices.SAMPLE_FORMATS
@@ -40,6 +40,13 @@ flags.DEFINE_integer("interpolate", 0, "Frames of a latent interpolation per row
 flags.DEFINE_float("truncation", 0.0, "Truncation threshold T > 0 for the latents (0: none).", lower_bound=0.0)
 flags.DEFINE_integer("frame_ms", 80, "GIF frame duration in milliseconds.", lower_bound=10)
 FLAGS = flags.FLAGS
+SUMMARY = """usage: python -m tfgan.sample (--run_dir=runs/NAME [--version=N] | --saved_model=DIR) --out=FILE [--flag=value ...]
+
+Pictures or numbers from an exported generator: a grid or scatter (.png), an animated latent interpolation
+(.gif) or the samples themselves (.npy). Exit codes: 0 done, 2 a bad flag or input, 5 the file system refused."""
+GROUPS = (("which export", ("run_dir", "version", "saved_model")),
+          ("samples", ("num", "seed", "labels", "truncation", "interpolate")),
+          ("output", ("out", "frame_ms")))
 
 
 def _checked_args() -> tuple[str | None, list[int]]:
@@ -65,6 +72,10 @@ def _checked_args() -> tuple[str | None, list[int]]:
         return FLAGS.saved_model, labels
     if not os.path.isdir(FLAGS.run_dir):
         raise ValueError(f"--run_dir={FLAGS.run_dir}: no such directory")
+    base = _run_export_dir(FLAGS.run_dir)
+    if not os.path.isdir(base):
+        raise ValueError(f"--run_dir={FLAGS.run_dir}: no exported generator ({base} does not exist; tfgan.train "
+                         f"exports when training ends)")
     return None, labels
 
 
@@ -81,7 +92,7 @@ def _run_export_dir(run_dir: str) -> str:
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     try:
@@ -113,7 +124,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "tfgan.sample", SUMMARY, GROUPS)
 
 
 if __name__ == "__main__":

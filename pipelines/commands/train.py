@@ -1,6 +1,6 @@
 """The train command (`python -m tfgan.train`): ingest -> train -> sample grids -> export, in one run
 directory. The Trainer alone, for people who only want training; `tfgan.pipeline` runs the whole TFX-style
-chain. All flags are defined in `pipelines.flags`; `--helpfull` lists them.
+chain. All flags are defined in `pipelines.flags`; `--help` lists them by group.
 """
 
 import time
@@ -16,10 +16,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags, logging  # noqa: E402
 
 from pipelines import flags as pipeline_flags  # noqa: E402
-from pipelines.commands import errors, startup  # noqa: E402
+from pipelines.commands import cli, errors, startup  # noqa: E402
 
 pipeline_flags.define_flags(sections=pipeline_flags.TRAIN_SECTIONS)
 FLAGS = flags.FLAGS
+SUMMARY = """usage: python -m tfgan.train [--flagfile=configs/NAME.cfg] [--flag=value ...]
+
+Train a GAN: ingest the data, train, write sample grids and checkpoints, export the generator, all in
+--run_dir. Running the same command again resumes. Exit codes: 0 done, 2 a bad flag or input, 3 a NaN/Inf
+stopped training, 5 the file system refused, 130 interrupted."""
 
 
 def _interrupt(signum, frame):
@@ -28,7 +33,7 @@ def _interrupt(signum, frame):
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress lines
     try:
@@ -52,7 +57,8 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    cli.run(main, "tfgan.train", SUMMARY, pipeline_flags.help_groups(pipeline_flags.TRAIN_SECTIONS),
+            derive=pipeline_flags.resolve_default_dirs)
 
 
 if __name__ == "__main__":
