@@ -287,6 +287,13 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
     if not points and e.feature_extractor == "inception" and not e.inception_weights and (e.eval_every or pipeline):
         raise ValueError("--feature_extractor=inception needs --inception_weights (a local InceptionV3 weights file; "
                          "weights are not downloaded)")
+    if not points and d.dataset in choices.NATIVE_28 and e.eval_every:
+        native = 3 if d.dataset == "stacked_mnist" else 1
+        shape = (d.image_size or 28, d.image_size or 28, d.channels or native)
+        try:
+            choices.check_feature_extractor_fits(e.feature_extractor, names, shape)
+        except ValueError as err:
+            raise ValueError(str(err).replace("--metrics=", "--eval_metrics=")) from None
     if e.inception_weights and not os.path.isfile(e.inception_weights):
         raise ValueError(f"--inception_weights={e.inception_weights}: no such file")
     if t.resume_from:

@@ -66,6 +66,32 @@ def check_metric_names(names, kind: str) -> list[str]:
     return list(names)
 
 
+# Image metrics the shipped MNIST classifier can give meaning to, and the images each needs: digits for the
+# distribution metrics, three stacked digits for the Stacked MNIST mode count.
+MNIST_FEATURE_SHAPES = {"fid": (28, 28, 1), "is": (28, 28, 1), "kid": (28, 28, 1), "prd": (28, 28, 1),
+                        "stacked_modes": (28, 28, 3)}
+
+
+def check_feature_extractor_fits(extractor: str, names, shape) -> None:
+    """Refuses image metrics that would mean nothing: the MNIST classifier's features of images that are
+    not MNIST-shaped digits (it would resize and grey any image and still print a number), or a Stacked
+    MNIST mode count of images that are not three stacked digits.
+
+    Raises:
+      ValueError: naming the metrics, the image shape and the fix.
+    """
+    shape, shown = tuple(shape), "x".join(map(str, shape))
+    if "stacked_modes" in names and shape != MNIST_FEATURE_SHAPES["stacked_modes"]:
+        raise ValueError(f"--metrics=stacked_modes counts the modes of Stacked MNIST (28x28x3 images); these "
+                         f"are {shown}: use --metrics=fid,is,kid,prd")
+    wrong = [n for n in names if n in MNIST_FEATURE_SHAPES and n != "stacked_modes"]
+    if extractor == "mnist" and wrong and shape != MNIST_FEATURE_SHAPES["fid"]:
+        also = ", or --metrics=stacked_modes" if shape == MNIST_FEATURE_SHAPES["stacked_modes"] else ""
+        raise ValueError(f"--metrics={','.join(wrong)} with --feature_extractor=mnist: the MNIST classifier "
+                         f"scores 28x28x1 digits, these images are {shown}: use --feature_extractor=inception "
+                         f"--inception_weights=FILE (a local InceptionV3 weights file){also}")
+
+
 def default_metrics(kind: str, shape) -> list[str]:
     """The metrics computed when none are named: fid, is, kid, prd for images; modes, w1 for 2-D points."""
     if kind == "points":
