@@ -1,6 +1,6 @@
 """Rebuilds tfgan/data/assets/digits.npz from the original MNIST IDX files.
 
-    python scripts/build_embedded_digits.py --mnist_dir ../shared/data/mnist
+    python scripts/build_embedded_digits.py --mnist_dir /path/to/mnist
 
 Takes the first 600 training images of each digit (6,000 images) and the first 200 test images of each
 digit (2,000 held-out images) in file order: deterministic, balanced.

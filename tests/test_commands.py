@@ -202,3 +202,17 @@ def test_metrics_that_would_mean_nothing_are_refused(extractor, names, shape, wo
 ])
 def test_metrics_that_mean_something_pass(extractor, names, shape):
     choices.check_feature_extractor_fits(extractor, names, shape)
+
+
+def test_nothing_shipped_names_a_folder_outside_the_repository():
+    """A user's clone has no ../shared: configs, docs, code and flag help must not depend on it."""
+    import glob
+    shipped = [os.path.join(REPO, name) for name in ("README.md", "BUILD.md", "setup.py")]
+    for folder, pattern in (("configs", "*.cfg"), ("tfgan", "**/*.py"), ("tfgan", "**/*.md"), ("pipelines", "**/*.py"),
+                            ("benchmarks", "*.*"), ("scripts", "*.*")):
+        shipped += glob.glob(os.path.join(REPO, folder, pattern), recursive=True)
+    naming = [os.path.relpath(p, REPO) for p in shipped if os.path.isfile(p) and "../shared" in open(p).read()]
+    assert naming == []
+    fv = flags.FlagValues()
+    pipeline_flags.define_flags(fv)
+    assert [name for name in fv if "../shared" in f"{fv[name].default} {fv[name].help}"] == []

@@ -1,6 +1,6 @@
 """Train the MNIST evaluation classifier and compute real-data reference values.
 
-  python -m tfgan.train_classifier --mnist_dir ../shared/data/mnist \
+  python -m tfgan.train_classifier --mnist_dir /path/to/mnist \
       --out tfgan/assets/mnist_classifier.weights.h5
 
 trains `tfgan.features.build_mnist_classifier()` on the 60,000 training digits, reports the accuracy on the
