@@ -216,3 +216,27 @@ def test_nothing_shipped_names_a_folder_outside_the_repository():
     fv = flags.FlagValues()
     pipeline_flags.define_flags(fv)
     assert [name for name in fv if "../shared" in f"{fv[name].default} {fv[name].help}"] == []
+
+
+def test_evaluate_refuses_mnist_metrics_of_images_that_are_not_digits(tmp_path):
+    """The issue's case: a 32x32 RGB folder run scored with the MNIST classifier printed numbers."""
+    import dataclasses
+
+    import numpy as np
+
+    from pipelines import config as cfg
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(4):
+        png = tf.io.encode_png(np.full((32, 32, 3), 40 * i, np.uint8)).numpy()
+        (images / f"{i}.png").write_bytes(png)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    config = cfg.PipelineConfig(data=dataclasses.replace(cfg.DataConfig(), dataset="folder", data_dir=str(images)))
+    (run_dir / cfg.CONFIG_FILE).write_text(config.to_json())
+    proc = subprocess.run([sys.executable, "-m", "tfgan.evaluate", f"--run_dir={run_dir}"], cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    for word in ("--metrics=fid,is,kid,prd with --feature_extractor=mnist", "32x32x3",
+                 "--feature_extractor=inception --inception_weights=FILE"):
+        assert word in proc.stderr, proc.stderr
