@@ -192,6 +192,9 @@ class GAN(keras.Model):
         def discriminate(x):
             return self.discriminator(self._discriminator_inputs(x, labels), training=True)
 
+        # The penalties' inner input gradients are loss-scaled like the loss (1 without loss scaling).
+        discriminate.loss_scale = self.d_optimizer.scale_loss(tf.constant(1.0, tf.float32))
+
         with tf.GradientTape() as tape:
             real_out = discriminate(real)
             real_losses = self.discriminator.losses
