@@ -52,6 +52,7 @@ class GANConfig:
     gp_one_sided: bool = False
     r1_gamma: float = 10.0
     unrolled_steps: int = 0                  # 0: plain alternating updates
+    unrolled_gradient: str = "second_order"  # second_order (Metz et al. eq. 12) | first_order
     ema_decay: float = 0.0                   # 0: no EMA generator
     ema_rampup: bool = True                  # decay min(ema_decay, (1 + t) / (10 + t)) at step t
     augment: tuple = ()                      # DiffAugment policy: of "color", "translation", "cutout"

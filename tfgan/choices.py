@@ -17,6 +17,9 @@ OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
 CONDITIONINGS = ("concat", "projection")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+# Unrolled GAN generator gradient: through the look-ahead discriminator updates (Metz et al. 2017, eq. 12;
+# the default), or at the look-ahead discriminator only.
+UNROLLED_GRADIENTS = ("second_order", "first_order")
 LR_SCHEDULES = ("constant", "linear")  # learning rate over training: fixed, or decayed linearly to 0
 PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
