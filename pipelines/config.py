@@ -267,11 +267,11 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
     e = config.eval
     kind = "points" if points else "image"
     allowed = choices.POINT_METRICS if points else choices.IMAGE_METRICS
-    bad = [n for n in e.eval_metrics if n not in allowed]
+    bad = [n for n in choices.canonical_metric_names(e.eval_metrics) if n not in allowed]
     if bad:
         raise ValueError(f"--eval_metrics={','.join(e.eval_metrics)}: for {'toy' if points else 'image'} data each "
                          f"must be one of {', '.join(allowed)}")
-    names = list(e.eval_metrics) or choices.default_metrics(kind, (choices.TOY_DIMS[d.dataset],) if points else ())
+    names = choices.canonical_metric_names(e.eval_metrics) or choices.default_metrics(kind, (choices.TOY_DIMS[d.dataset],) if points else ())
     if e.best_metric:
         ranked = choices.rankable_keys(names)
         if e.best_metric not in ranked:

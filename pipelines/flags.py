@@ -130,7 +130,8 @@ _HELP = {
                    "a checkpoint path (e.g. another run's runs/x/checkpoints/ckpt-200, to continue it with other "
                    "settings in a new --run_dir). Learning rates are taken from the flags, not the checkpoint.",
     "eval_every": "Steps between evaluations during training (0: none).",
-    "eval_metrics": "Metrics evaluated during training: fid, is, kid, prd, stacked_modes (images) or modes, w1 (toys); "
+    "eval_metrics": "Metrics evaluated during training: fid, is, kid, precision_recall (prd: its former name), "
+                    "stacked_modes (images) or modes, w1 (toys); "
                     "empty: the defaults for the data.",
     "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best: a result of "
                    "--eval_metrics with a direction (e.g. fid, is, precision, modes, high_quality, w1; the table is "

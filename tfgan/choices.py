@@ -37,9 +37,11 @@ NATIVE_28 = ("digits", "mnist", "stacked_mnist")  # image data sets whose own si
 
 # Metrics: the names a user asks for, per data kind, and every result key they produce with the direction
 # in which it improves (None for spreads and counts, which rank nothing and cannot be a best metric).
-IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
+IMAGE_METRICS = ("fid", "is", "kid", "precision_recall", "stacked_modes")
 POINT_METRICS = ("modes", "w1")
 METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
+# Former names, still accepted: "prd" was Kynkaanniemi et al.'s improved precision/recall, not Sajjadi et al.'s PRD.
+METRIC_ALIASES = {"prd": "precision_recall"}
 LOWER, HIGHER = "lower", "higher"
 RESULT_KEYS = {
     "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
@@ -48,7 +50,8 @@ RESULT_KEYS = {
     "num_fake": None, "num_real": None,
 }
 METRIC_KEYS = {
-    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
+    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"),
+    "precision_recall": ("precision", "recall"),
     "stacked_modes": ("stacked_modes", "stacked_kl"),
     "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
 }
@@ -59,20 +62,26 @@ def is_dataset(name: str) -> bool:
     return name in DATASETS or (name.startswith(TFDS_PREFIX) and len(name) > len(TFDS_PREFIX))
 
 
+def canonical_metric_names(names) -> list[str]:
+    """`names` with former names (`METRIC_ALIASES`) replaced by the current ones."""
+    return [METRIC_ALIASES.get(n, n) for n in names]
+
+
 def check_metric_names(names, kind: str) -> list[str]:
-    """Validates metric names against the data kind ("image" or "points")."""
+    """Validates metric names against the data kind ("image" or "points"); returns them with aliases resolved."""
     allowed = IMAGE_METRICS if kind == "image" else POINT_METRICS
-    bad = [n for n in names if n not in allowed]
+    bad = [n for n in names if METRIC_ALIASES.get(n, n) not in allowed]
     if bad or not names:
         raise ValueError(f"metrics for {kind} data must be among {', '.join(allowed)}; got {', '.join(names) or 'none'}")
-    return list(names)
+    return canonical_metric_names(names)
 
 
 def default_metrics(kind: str, shape) -> list[str]:
-    """The metrics computed when none are named: fid, is, kid, prd for images; modes, w1 for 2-D points."""
+    """The metrics computed when none are named: fid, is, kid, precision_recall for images; modes, w1 for 2-D
+    points."""
     if kind == "points":
         return ["modes", "w1"] if shape[-1] == 2 else ["w1"]
-    return ["fid", "is", "kid", "prd"]
+    return ["fid", "is", "kid", "precision_recall"]
 
 
 def metric_lower_is_better(key: str) -> bool:
@@ -93,6 +102,7 @@ def rankable_keys(names) -> tuple[str, ...]:
     Raises:
       ValueError: an unknown metric name.
     """
+    names = canonical_metric_names(names)
     unknown = [n for n in names if n not in METRIC_KEYS]
     if unknown:
         raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
