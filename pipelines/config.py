@@ -57,6 +57,7 @@ class GANConfig:
     ema_rampup: bool = True                  # decay min(ema_decay, (1 + t) / (10 + t)) at step t
     augment: tuple = ()                      # DiffAugment policy: of "color", "translation", "cutout"
     pack: int = 1                            # PacGAN: samples per discriminator example
+    pack_batch: str = "samples"              # PacGAN: --batch_size counts samples | packs (Lin et al.'s code)
     optimizer: str = "adam"                  # adam | rmsprop | sgd
     lr_schedule: str = "constant"            # constant | linear (to 0 at the last step)
     d_learning_rate: float = 2e-4
@@ -258,10 +259,13 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
         raise ValueError(f"--augment={','.join(g.augment)} transforms images; --dataset={d.dataset} gives points")
     if g.pack > 1 and d.conditional:
         raise ValueError(f"--pack={g.pack} packs unlabelled samples; it cannot be combined with --conditional")
+    if g.pack_batch not in choices.PACK_BATCHES:
+        raise ValueError(f"--pack_batch={g.pack_batch}: must be one of {', '.join(choices.PACK_BATCHES)}")
     replica_batch = t.batch_size // t.num_logical_cpus if t.num_logical_cpus else t.batch_size
-    if replica_batch % g.pack:
+    if g.pack_batch == "samples" and replica_batch % g.pack:
         raise ValueError(f"--pack={g.pack} must divide the per-replica batch ({replica_batch} of --batch_size="
-                         f"{t.batch_size}) into whole packs")
+                         f"{t.batch_size}) into whole packs (or --pack_batch=packs: --batch_size packs of "
+                         f"{g.pack} samples)")
     if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
         raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
     e = config.eval

@@ -25,6 +25,7 @@ _ENUMS = {
     "loss": choices.LOSSES,
     "optimizer": choices.OPTIMIZERS,
     "unrolled_gradient": choices.UNROLLED_GRADIENTS,
+    "pack_batch": choices.PACK_BATCHES,
     "lr_schedule": choices.LR_SCHEDULES,
     "mixed_precision": choices.PRECISION_POLICIES,
     "strategy": choices.STRATEGIES,
@@ -100,6 +101,8 @@ _HELP = {
                "for digits); empty: none.",
     "pack": "PacGAN (Lin et al. 2018): the discriminator judges this many samples at once, concatenated along the "
             "channels (images) or features (points); 1: off. Must divide the per-replica batch.",
+    "pack_batch": "PacGAN: what --batch_size counts: samples (batch_size / pack packs per discriminator update) or "
+                  "packs (batch_size packs, pack x batch_size samples per update, as Lin et al.'s code).",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
     "lr_schedule": "Learning rates over training: constant, or linear (each network's rate decays linearly to 0 over "
                    "its updates in --steps; a resumed run continues the schedule).",

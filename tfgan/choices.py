@@ -20,6 +20,10 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 # Unrolled GAN generator gradient: through the look-ahead discriminator updates (Metz et al. 2017, eq. 12;
 # the default), or at the look-ahead discriminator only.
 UNROLLED_GRADIENTS = ("second_order", "first_order")
+# PacGAN: what --batch_size counts with --pack=m. "samples" (the default): batch_size samples, packed into
+# batch_size / m discriminator examples. "packs" (Lin et al. 2018's code): batch_size packs, m * batch_size samples
+# per update, so the discriminator sees as many examples as the unpacked GAN's.
+PACK_BATCHES = ("samples", "packs")
 LR_SCHEDULES = ("constant", "linear")  # learning rate over training: fixed, or decayed linearly to 0
 PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -107,6 +111,18 @@ def rankable_keys(names) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
     return tuple(k for n in names for k in METRIC_KEYS[n] if RESULT_KEYS[k])
+
+
+def samples_per_update(batch_size: int, pack: int, pack_batch: str = "samples") -> int:
+    """Real (and generated) samples per discriminator update for a --batch_size with --pack=m: batch_size for
+    pack_batch "samples" (batch_size / m packs), m * batch_size for "packs" (batch_size packs), see `PACK_BATCHES`.
+
+    Raises:
+      ValueError: an unknown `pack_batch`.
+    """
+    if pack_batch not in PACK_BATCHES:
+        raise ValueError(f"pack_batch must be one of {', '.join(PACK_BATCHES)}; got {pack_batch!r}")
+    return batch_size * pack if pack_batch == "packs" else batch_size
 
 
 def upsampling_plan(image_size: int) -> tuple[int, int]:
