@@ -327,16 +327,41 @@ def test_minibatch_stddev_appends_the_batch_spread():
     np.testing.assert_allclose(out[..., :3], x.numpy())
 
 
-def test_spectral_norm_discriminator_builds_and_runs():
+def test_spectral_norm_discriminator_normalises_every_weight_layer():
+    """--d_norm=spectral wraps every convolution and dense layer of the DCGAN critic; after power iterations each
+    computes with a kernel whose largest singular value (NumPy SVD of the [fan_in, units] matrix) is 1."""
+    from tfgan.layers import SpectralNormalization, spectral_normalizations, sublayers
     d = networks.dcgan_discriminator(28, 1, 8, norm="spectral")
+    wrapped = spectral_normalizations(d)
+    bare = [layer for layer in sublayers(d) if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    assert len(wrapped) >= 3 and not bare and all(isinstance(w, SpectralNormalization) for w in wrapped)
+    for _ in range(100):
+        for layer in wrapped:
+            layer.power_iteration()
+    for layer in wrapped:
+        kernel = layer.normalized_kernel().numpy()
+        assert np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0] == pytest.approx(1.0, abs=1e-3)
     assert d(tf.random.normal([2, 28, 28, 1]), training=True).shape == (2, 1)
 
 
-def test_minibatch_options_in_networks():
-    d = networks.dcgan_discriminator(28, 1, 8, minibatch_features=4, minibatch_stddev=True)
-    assert d(tf.random.normal([3, 28, 28, 1])).shape == (3, 1)
+def _couples_the_batch(d, x):
+    """Whether D's output for example 0 changes when only example 1 changes."""
+    changed = tf.tensor_scatter_nd_update(x, [[1]], x[1:2] + 1.0)
+    return float(np.abs(d(x).numpy()[0] - d(changed).numpy()[0]).max()) > 1e-6
+
+
+def test_minibatch_options_make_each_output_depend_on_the_batch():
+    """Minibatch discrimination and the minibatch standard deviation feed batch statistics to the discriminator:
+    an example's output depends on the other examples; without them it does not."""
+    keras.utils.set_random_seed(0)
+    images, points = tf.random.normal([3, 28, 28, 1]), tf.random.normal([3, 2])
+    for options in (dict(minibatch_features=4), dict(minibatch_stddev=True)):
+        d = networks.dcgan_discriminator(28, 1, 8, **options)
+        assert d(images).shape == (3, 1) and _couples_the_batch(d, images), options
+    assert not _couples_the_batch(networks.dcgan_discriminator(28, 1, 8), images)
     d = networks.mlp_discriminator((2,), (16,), minibatch_features=4)
-    assert d(tf.random.normal([3, 2])).shape == (3, 1)
+    assert d(points).shape == (3, 1) and _couples_the_batch(d, points)
+    assert not _couples_the_batch(networks.mlp_discriminator((2,), (16,)), points)
 
 
 def test_samples_evaluation_and_export_see_the_same_ema_generator(tmp_path):
