@@ -159,6 +159,29 @@ def test_differentiable_lookahead_update_is_the_optimizers_update(optimizer):
         np.testing.assert_allclose(t.numpy(), v.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_second_order_unrolled_step_on_two_replicas_equals_one_device():
+    """The look-ahead gradients are all-reduced as the optimizer's are: two replicas, each with half the batch,
+    end the step where one device does."""
+    from conftest import mirrored_two_cpus
+
+    from tfgan.trainer import make_train_function
+    strategy = mirrored_two_cpus()
+    x = tf.constant(image_batch(16)[0])
+    single = _pair(UnrolledGAN, unrolled_steps=2)
+    with strategy.scope():
+        mirrored = _pair(UnrolledGAN, unrolled_steps=2)
+    for a, b in zip(single.generator.variables + single.discriminator.variables,
+                    mirrored.generator.variables + mirrored.discriminator.variables):
+        b.assign(a.numpy())
+    before = _generator_weights(single)
+    for strat, gan in ((tf.distribute.get_strategy(), single), (strategy, mirrored)):
+        ds = strat.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x).repeat())
+        make_train_function(gan, strat)(iter(ds), 1)
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(_generator_weights(single), before))
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(_generator_weights(single), _generator_weights(mirrored)))
+    assert moved > 1e-4 and diff < 1e-5, (moved, diff)
+
+
 def test_second_order_unrolling_names_optimizers_it_cannot_differentiate():
     gan = _pair(UnrolledGAN, unrolled_steps=2)
     with pytest.raises(ValueError, match="Adam with amsgrad.*unrolled_gradient='first_order'"):
