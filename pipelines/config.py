@@ -275,7 +275,8 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
     if bad:
         raise ValueError(f"--eval_metrics={','.join(e.eval_metrics)}: for {'toy' if points else 'image'} data each "
                          f"must be one of {', '.join(allowed)}")
-    names = choices.canonical_metric_names(e.eval_metrics) or choices.default_metrics(kind, (choices.TOY_DIMS[d.dataset],) if points else ())
+    names = choices.canonical_metric_names(e.eval_metrics) or choices.default_metrics(
+        kind, (choices.TOY_DIMS[d.dataset],) if points else ())
     if e.best_metric:
         ranked = choices.rankable_keys(names)
         if e.best_metric not in ranked:

@@ -91,7 +91,7 @@ _HELP = {
     "r1_gamma": "R1 penalty weight gamma (the penalty is gamma/2 E||grad D(x)||^2).",
     "unrolled_steps": "Unrolled GAN: discriminator look-ahead steps before each generator update (0: off).",
     "unrolled_gradient": "Unrolled GAN generator gradient: second_order (through the look-ahead discriminator "
-                         "updates, Metz et al. 2017 eq. 12; about 3x a first-order step) or first_order (at the "
+                         "updates, Metz et al. 2017 eq. 12; about 2x a first-order step's time) or first_order (at the "
                          "look-ahead discriminator only).",
     "ema_decay": "Exponential moving average of generator weights for sampling and export (0: off; e.g. 0.999).",
     "ema_rampup": "Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) at step t, so that the average "

@@ -184,7 +184,8 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
         if not names:
             return results
     fake_summary = _summarise(fake, extractor, max_kept)
-    real_summary = _summarise(real, extractor, max_kept) if any(n in names for n in ("fid", "kid", "precision_recall")) else None
+    needs_real = any(n in names for n in ("fid", "kid", "precision_recall"))
+    real_summary = _summarise(real, extractor, max_kept) if needs_real else None
     results.update(num_fake=fake_summary.count, num_real=real_summary.count if real_summary else 0)
     if "fid" in names:
         mu1, s1 = fake_summary.moments.result()
@@ -199,7 +200,7 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
         mean, std = M.kernel_inception_distance(f, r, num_subsets=100, subset_size=min(kid_subset, len(f), len(r)))
         results.update(kid=float(mean), kid_std=float(std))
     if "precision_recall" in names:
-        # Sets of equal size, as in the paper: a larger set has smaller k-NN radii, which would bias the two.
+        # Sets of equal size, as in the paper: a larger set has smaller k-NN radii (a tighter manifold).
         real_features, fake_features = real_summary.features, fake_summary.features
         n = min(len(real_features), len(fake_features))
         pr = M.precision_recall(real_features[:n], fake_features[:n])

@@ -495,8 +495,9 @@ class UnrolledGAN(GAN):
         optimizer's are. Spectral normalisations keep their power-iteration vectors during the look-ahead, and
         the discriminator's stochastic layers (dropout) their seed state. Cost per generator update: K
         discriminator forward/backward passes and a backward pass through all of them (the loss's
-        second derivatives, third with a gradient penalty): 2.8-3.4x the first-order step's time (7-8x the plain
-        GAN's) on the toy configs' MLPs (2x128, batch 256, K = 5, 2 CPU cores); memory grows linearly in K.
+        second derivatives, third with a gradient penalty). Measured on 2 CPU cores: 1.5-2.2x the first-order
+        step's time on the toy configs' MLPs (2x128, batch 256, K = 5; 2.8-3.4x while other jobs loaded the
+        cores), 2.1x for the MNIST config's DCGAN (K = 3, batch 32); memory grows linearly in K.
       "first_order": the gradient at D_K, as if it did not depend on the generator (cheaper; the term the
         paper credits with countering mode collapse is dropped). The look-ahead updates are real optimizer
         updates, undone afterwards.

@@ -107,7 +107,7 @@ def test_batch_size_does_not_change_result():
 def test_bad_inputs():
     with pytest.raises(ValueError, match=r"`real_features`.*more than k=3"):
         prd.precision_recall(np.zeros((3, 2)), np.zeros((3, 2)))
-    with pytest.raises(ValueError, match=r"same number of rows \(sets of equal size\), got shapes \(10, 2\) and \(9, 2\)"):
+    with pytest.raises(ValueError, match=r"same number of rows \(sets of equal size\), got shapes \(10, 2\) and \(9"):
         prd.precision_recall(np.zeros((10, 2)), np.zeros((9, 2)))
     with pytest.raises(ValueError, match=r"same feature dimension"):
         prd.precision_recall(np.zeros((10, 2)), np.zeros((10, 3)))

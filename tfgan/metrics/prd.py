@@ -10,9 +10,10 @@ neighbour (excluding the sample itself). Then
   precision = fraction of fake samples inside the real manifold,
   recall    = fraction of real samples inside the fake manifold.
 
-The two sets must have the same size, as in the paper (50,000 each): a set's k-NN radii shrink as it grows,
-so a larger fake set would lower recall and a larger real set raise precision. Pairwise distances are computed in row blocks of `batch_size` so memory is
-O(batch_size * N) rather than O(N^2).
+The two sets must have the same size, as in the paper (50,000 each): a set's
+k-NN radii shrink as it grows, so sets of different sizes would be judged by
+manifolds of different tightness. Pairwise distances are computed in row
+blocks of `batch_size` so memory is O(batch_size * N) rather than O(N^2).
 
 Reference:
   Kynkaanniemi, Karras, Laine, Lehtinen & Aila, "Improved Precision and
