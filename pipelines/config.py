@@ -52,10 +52,12 @@ class GANConfig:
     gp_one_sided: bool = False
     r1_gamma: float = 10.0
     unrolled_steps: int = 0                  # 0: plain alternating updates
+    unrolled_gradient: str = "second_order"  # second_order (Metz et al. eq. 12) | first_order
     ema_decay: float = 0.0                   # 0: no EMA generator
     ema_rampup: bool = True                  # decay min(ema_decay, (1 + t) / (10 + t)) at step t
     augment: tuple = ()                      # DiffAugment policy: of "color", "translation", "cutout"
     pack: int = 1                            # PacGAN: samples per discriminator example
+    pack_batch: str = "samples"              # PacGAN: --batch_size counts samples | packs (Lin et al.'s code)
     optimizer: str = "adam"                  # adam | rmsprop | sgd
     lr_schedule: str = "constant"            # constant | linear (to 0 at the last step)
     d_learning_rate: float = 2e-4
@@ -259,20 +261,24 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
         raise ValueError(f"--augment={','.join(g.augment)} transforms images; --dataset={d.dataset} gives points")
     if g.pack > 1 and d.conditional:
         raise ValueError(f"--pack={g.pack} packs unlabelled samples; it cannot be combined with --conditional")
+    if g.pack_batch not in choices.PACK_BATCHES:
+        raise ValueError(f"--pack_batch={g.pack_batch}: must be one of {', '.join(choices.PACK_BATCHES)}")
     replica_batch = t.batch_size // t.num_logical_cpus if t.num_logical_cpus else t.batch_size
-    if replica_batch % g.pack:
+    if g.pack_batch == "samples" and replica_batch % g.pack:
         raise ValueError(f"--pack={g.pack} must divide the per-replica batch ({replica_batch} of --batch_size="
-                         f"{t.batch_size}) into whole packs")
+                         f"{t.batch_size}) into whole packs (or --pack_batch=packs: --batch_size packs of "
+                         f"{g.pack} samples)")
     if g.ema_decay and not 0.0 < g.ema_decay < 1.0:
         raise ValueError(f"--ema_decay={g.ema_decay}: must be in (0, 1), or 0 for no EMA")
     e = config.eval
     kind = "points" if points else "image"
     allowed = choices.POINT_METRICS if points else choices.IMAGE_METRICS
-    bad = [n for n in e.eval_metrics if n not in allowed]
+    bad = [n for n in choices.canonical_metric_names(e.eval_metrics) if n not in allowed]
     if bad:
         raise ValueError(f"--eval_metrics={','.join(e.eval_metrics)}: for {'toy' if points else 'image'} data each "
                          f"must be one of {', '.join(allowed)}")
-    names = list(e.eval_metrics) or choices.default_metrics(kind, (choices.TOY_DIMS[d.dataset],) if points else ())
+    names = choices.canonical_metric_names(e.eval_metrics) or choices.default_metrics(
+        kind, (choices.TOY_DIMS[d.dataset],) if points else ())
     if e.best_metric:
         ranked = choices.rankable_keys(names)
         if e.best_metric not in ranked:

@@ -25,6 +25,8 @@ _ENUMS = {
     "conditioning": choices.CONDITIONINGS,
     "loss": choices.LOSSES,
     "optimizer": choices.OPTIMIZERS,
+    "unrolled_gradient": choices.UNROLLED_GRADIENTS,
+    "pack_batch": choices.PACK_BATCHES,
     "lr_schedule": choices.LR_SCHEDULES,
     "mixed_precision": choices.PRECISION_POLICIES,
     "strategy": choices.STRATEGIES,
@@ -89,6 +91,9 @@ _HELP = {
     "gp_one_sided": "Penalise only gradient norms above the target.",
     "r1_gamma": "R1 penalty weight gamma (the penalty is gamma/2 E||grad D(x)||^2).",
     "unrolled_steps": "Unrolled GAN: discriminator look-ahead steps before each generator update (0: off).",
+    "unrolled_gradient": "Unrolled GAN generator gradient: second_order (through the look-ahead discriminator "
+                         "updates, Metz et al. 2017 eq. 12; about 2x a first-order step's time) or first_order (at the "
+                         "look-ahead discriminator only).",
     "ema_decay": "Exponential moving average of generator weights for sampling and export (0: off; e.g. 0.999).",
     "ema_rampup": "Ramp the EMA decay up as min(ema_decay, (1 + t) / (10 + t)) at step t, so that the average "
                   "forgets the random initialisation (tf.train.ExponentialMovingAverage's num_updates).",
@@ -97,6 +102,8 @@ _HELP = {
                "for digits); empty: none.",
     "pack": "PacGAN (Lin et al. 2018): the discriminator judges this many samples at once, concatenated along the "
             "channels (images) or features (points); 1: off. Must divide the per-replica batch.",
+    "pack_batch": "PacGAN: what --batch_size counts: samples (batch_size / pack packs per discriminator update) or "
+                  "packs (batch_size packs, pack x batch_size samples per update, as Lin et al.'s code).",
     "optimizer": "Optimizer of both networks: adam, rmsprop or sgd.",
     "lr_schedule": "Learning rates over training: constant, or linear (each network's rate decays linearly to 0 over "
                    "its updates in --steps; a resumed run continues the schedule).",
@@ -128,7 +135,8 @@ _HELP = {
                    "a checkpoint path (e.g. another run's runs/x/checkpoints/ckpt-200, to continue it with other "
                    "settings in a new --run_dir). Learning rates are taken from the flags, not the checkpoint.",
     "eval_every": "Steps between evaluations during training (0: none).",
-    "eval_metrics": "Metrics evaluated during training: fid, is, kid, prd, stacked_modes (images) or modes, w1 (toys); "
+    "eval_metrics": "Metrics evaluated during training: fid, is, kid, precision_recall (prd: its former name), "
+                    "stacked_modes (images) or modes, w1 (toys); "
                     "empty: the defaults for the data.",
     "best_metric": "Keep the checkpoint with the best value of this metric in <run_dir>/best: a result of "
                    "--eval_metrics with a direction (e.g. fid, is, precision, modes, high_quality, w1; the table is "

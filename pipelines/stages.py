@@ -24,7 +24,7 @@ from pipelines.task import (
     restore_generator,
     set_precision,
 )
-from tfgan import distribute, evaluation, fileio, visualize
+from tfgan import choices, distribute, evaluation, fileio, visualize
 from tfgan.data import DataSpec, Source, get_source, make_dataset
 from tfgan.data.toy import get_toy
 from tfgan.export import (
@@ -180,7 +180,8 @@ def train(config: PipelineConfig, ingested: Ingested, strategy: tf.distribute.St
         gan = build_gan(config, spec, replicas)
     # Built once the trainer knows the step it resumes from: a resumed run continues the data stream.
     def dataset(start_step: int) -> tf.data.Dataset:
-        return make_dataset(ingested.source, t.batch_size, critic_steps=config.gan.critic_steps,
+        rows = choices.samples_per_update(t.batch_size, config.gan.pack, config.gan.pack_batch)
+        return make_dataset(ingested.source, rows, critic_steps=config.gan.critic_steps,
                             output_range=output_range(config.model), shuffle_buffer=config.data.shuffle_buffer,
                             seed=t.seed, cache=_fits_in_memory(spec), start_step=start_step)
 

@@ -71,7 +71,8 @@ def build_gan(config: PipelineConfig, spec: DataSpec, replicas: int = 1) -> GAN:
                   ema_decay=c.ema_decay or None, ema_rampup=c.ema_rampup,
                   augment=DiffAugment(c.augment) if c.augment else None, pack=c.pack, seed=config.train.seed)
     if c.unrolled_steps:
-        gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps, **kwargs)
+        gan = UnrolledGAN(g, d, config.model.latent_dim, unrolled_steps=c.unrolled_steps,
+                          unrolled_gradient=c.unrolled_gradient, **kwargs)
     else:
         gan = GAN(g, d, config.model.latent_dim, **kwargs)
     steps = config.train.steps

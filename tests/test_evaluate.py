@@ -52,7 +52,8 @@ def test_training_evaluation_keeps_history_and_best_checkpoint_then_evaluate_com
     assert record["metrics"] == pytest.approx(expected, rel=1e-2)
     assert {k: v for k, v in record["metrics"].items() if k != "w1"} == {k: v for k, v in expected.items()
                                                                         if k != "w1"}
-    assert (record["num_samples"], record["num_real"]) == (1000, 20_000)
+    # W1 in 2-D compares equal-size sets: 1,000 of the 20,000 real points with the 1,000 generated.
+    assert (record["num_samples"], record["num_real"]) == (1000, 1000)
     # And they are the metrics of what it generates, as computed from the samples themselves.
     samples = np.concatenate(list(evaluation.generated_batches(generate, 1000, 500, 0)))
     coverage = metrics.mode_coverage(samples, get_toy("ring8").centers, get_toy("ring8").std)
@@ -141,14 +142,56 @@ def test_real_count_is_recorded_when_the_source_holds_fewer():
     assert (m["num_fake"], m["num_real"]) == (300, 70)
 
 
+def _transport_w1(a, wa, b, wb):
+    """W1 between discrete distributions (points a with weights wa, points b with weights wb) as the linear
+    programme min <C, P> over couplings P >= 0 with row sums wa and column sums wb."""
+    from scipy.optimize import linprog
+    from scipy.spatial.distance import cdist
+    n, m = len(a), len(b)
+    rows = np.kron(np.eye(n), np.ones((1, m)))   # sum_j P_ij = wa_i
+    cols = np.kron(np.ones((1, n)), np.eye(m))   # sum_i P_ij = wb_j
+    result = linprog(cdist(a, b).ravel(), A_eq=np.vstack([rows, cols]), b_eq=np.concatenate([wa, wb]),
+                     bounds=(0, None), method="highs")
+    assert result.status == 0
+    return result.fun
+
+
+def test_w1_of_2d_points_sees_joint_structure():
+    """A generator covering only the grid's 5 diagonal modes has the data's marginals (each coordinate uniform
+    over the 5 values), so the mean of the two marginal W1s is 0; the 2-D W1 is the cost of moving 4/5 of the
+    mass onto the diagonal, here against a linear programme over the 25 modes and the 5 diagonal modes."""
+    from tfgan.metrics import empirical_w1
+    grid = get_toy("grid25")
+    centers = grid.centers.astype(np.float64)
+    diagonal = centers[np.isclose(centers[:, 0], centers[:, 1])]
+    assert len(diagonal) == 5
+    real = np.repeat(centers, 8, axis=0)           # 200 points, 8 on each mode
+    fake = np.repeat(diagonal, 40, axis=0)         # 200 points, 40 on each diagonal mode
+    marginal_mean = np.mean([empirical_w1(fake[:, d], real[:, d]) for d in range(2)])
+    assert marginal_mean == pytest.approx(0.0, abs=1e-12)  # what the old metric saw
+    expected = _transport_w1(centers, np.full(25, 1 / 25), diagonal, np.full(5, 1 / 5))
+    assert expected > 1.0
+    m = evaluation.point_metrics(fake, grid, ["w1"], real=real)
+    assert m["w1"] == pytest.approx(expected, rel=1e-9) and m["num_real"] == 200
+    # Shuffled rows and a sample of the data (not exactly 8 per mode) change nothing / little.
+    rng = np.random.default_rng(0)
+    assert evaluation.point_metrics(rng.permutation(fake), grid, ["w1"], real=rng.permutation(real))["w1"] == \
+        pytest.approx(expected, rel=1e-9)
+    sampled = evaluation.point_metrics(fake[rng.permutation(200)], grid, ["w1"])
+    assert sampled["num_real"] == 200 and sampled["w1"] == pytest.approx(expected, rel=0.15)
+
+
 def test_point_metrics_on_exact_and_collapsed_samplers():
     ring = get_toy("ring8")
     exact = ring.sample(5000, seed=3)[0]
     m = evaluation.point_metrics(exact, ring, ["modes", "w1"])
-    assert m["modes"] == 8 and m["high_quality"] > 0.97 and m["w1"] < 0.05
+    # W1 between two 1,000-point samples of the ring: the modes' counts differ by ~sqrt(1000 / 8) = 11 points
+    # between the sets, moved ~1.5 to a neighbouring mode: ~0.08 (0.077 here).
+    assert m["modes"] == 8 and m["high_quality"] > 0.97 and m["w1"] < 0.15
     collapsed = np.repeat(ring.centers[:1], 5000, axis=0).astype(np.float32)
     m = evaluation.point_metrics(collapsed, ring, ["modes", "w1"])
-    assert m["modes"] == 1 and m["w1"] > 0.5
+    # All mass on mode 0: W1 is about the mean distance from mode 0 to the 8 modes, 2.51 for radius 2.
+    assert m["modes"] == 1 and m["w1"] > 2.0
 
 
 # The direction of every metric a best checkpoint can be kept by, written down here independently of the library.
@@ -232,3 +275,30 @@ def test_eval_flag_validation():
         _config("--best_metric=fid")
     with pytest.raises(ValueError, match="--feature_extractor=inception needs --inception_weights"):
         _config("--eval_every=10", "--feature_extractor=inception")
+
+
+def test_prd_is_an_alias_of_precision_recall():
+    """The improved precision/recall metric is named precision_recall; its former name prd still works."""
+    from tfgan import choices
+    assert "prd" not in choices.IMAGE_METRICS and "precision_recall" in choices.IMAGE_METRICS
+    assert choices.check_metric_names(["fid", "prd"], "image") == ["fid", "precision_recall"]
+    assert choices.rankable_keys(["prd"]) == choices.rankable_keys(["precision_recall"]) == ("precision", "recall")
+    assert "precision_recall" in choices.default_metrics("image", (28, 28, 1))
+
+
+def test_precision_recall_compares_sets_of_equal_size():
+    """With 300 real and 500 generated feature rows, precision/recall sees the first 300 of each, as the paper's
+    equal-size sets; the same pool, and the metric computed directly on those rows, agree."""
+    from tfgan.metrics import precision_recall
+
+    class Identity:
+        def features_and_probabilities(self, batch):
+            flat = batch.reshape(len(batch), -1)
+            return flat, np.full((len(batch), 10), 0.1)
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(300, 2, 2, 1))
+    fake = rng.normal(0.5, 1.0, size=(500, 2, 2, 1))
+    out = evaluation.image_metrics(iter([fake]), iter([real]), Identity(), ["prd"])
+    want = precision_recall(real.reshape(300, -1), fake[:300].reshape(300, -1))
+    assert (out["precision"], out["recall"]) == (want.precision, want.recall)

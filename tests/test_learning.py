@@ -7,7 +7,7 @@ same fixed latents:
   gaussian_1d  N(4, 0.5^2): Wasserstein-1 of 4,000 generated samples to the data (`evaluation.point_metrics`).
                A fresh generator puts its mass near 0, so W1 starts at about 4.
   ring8        8 Gaussians (std 0.02) on a circle of radius 2: mean distance of a sample to its nearest mode
-               (starts at about 1.7), or the W1 of the two marginals for WGAN-GP, which minimises W1.
+               (starts at about 1.7), or the exact 2-D W1 (1,000 points a side) for WGAN-GP, which minimises W1.
   digits       the DCGAN quickstart setup on the embedded MNIST digits: MNIST FID (shipped classifier).
 
 The assertion is a relative drop, after < 0.5 * before (conditional GAN: also labels land on their mode). The
@@ -60,7 +60,7 @@ def toy_gan(dim, *, latent_dim=4, hidden=(32, 32), loss="non_saturating", penalt
                   critic_steps=critic_steps, weight_clip=weight_clip, ema_decay=ema_decay,
                   num_classes=num_classes, seed=seed)
     if unrolled_steps:
-        gan = UnrolledGAN(g, d, latent_dim, unrolled_steps=unrolled_steps, **kwargs)
+        gan = UnrolledGAN(g, d, latent_dim, unrolled_steps=unrolled_steps, unrolled_gradient="first_order", **kwargs)
     else:
         gan = GAN(g, d, latent_dim, **kwargs)
 
@@ -95,7 +95,7 @@ def generate_points(gan, labels=None, generator=None):
 
 
 def w1_to_data(gan, toy, generator=None):
-    """W1 to the data (1-D), or the mean W1 of the two marginals (2-D) (`evaluation.point_metrics`)."""
+    """W1 to the data: exact in 1-D, exact between 1,000-point samples in 2-D (`evaluation.point_metrics`)."""
     return evaluation.point_metrics(generate_points(gan, generator=generator), get_toy(toy), ["w1"])["w1"]
 
 
@@ -172,9 +172,14 @@ def test_non_saturating_gan_learns_the_ring(tmp_path):
     assert _modes_occupied(gan) >= 6
 
 
+@pytest.mark.slow
 def test_unrolled_gan_learns_the_ring(tmp_path):
-    """Unrolled GAN (Metz et al. 2017), 5 look-ahead steps. Worst ratio over seeds 0-5: 0.19, all 8 modes
-    occupied (about 4 s)."""
+    """Unrolled GAN (Metz et al. 2017), 5 look-ahead steps, first-order gradient: it learns the ring as the plain
+    GAN does (worst ratio over seeds 0-5: 0.19, all 8 modes occupied). With the plain GAN's threshold this run
+    cannot show that unrolling changes anything, so it is a slow smoke test; what unrolling does is checked
+    deterministically in tests/test_family.py (the generator answers the look-ahead discriminator, restoring
+    it first makes the update the plain GAN's, and the second-order gradient equals Metz et al.'s eq. 12 by
+    hand)."""
     gan = toy_gan(2, hidden=(64, 64), unrolled_steps=5)
     before = mode_distance(gan)
     train(gan, "ring8", 1000, 128, tmp_path)
@@ -185,15 +190,16 @@ def test_unrolled_gan_learns_the_ring(tmp_path):
 def test_wgan_gp_learns_the_ring(tmp_path):
     """WGAN-GP (Gulrajani et al. 2017): lambda = 10, 5 critic steps, critic lr 3x the generator's, betas (0, 0.9).
 
-    Measured by the W1 of the marginals, what the critic estimates; the generator spreads over the ring
-    first and sharpens onto the modes only much later. It oscillates for the first ~1,000 steps, so the
-    ratio after 1,200 steps ranges over 0.31-0.41 for seeds 0-5 (seed 0: 0.33). About 5.5 s.
+    Measured by W1 (exact, between 1,000-point samples), what the critic estimates; the generator spreads over
+    the ring first and sharpens onto the modes only much later. It oscillates for the first ~1,000 steps: with
+    the former metric (the mean W1 of the two marginals) the ratio after 1,200 steps ranged over 0.31-0.41 for
+    seeds 0-5; with the 2-D W1, seed 0 gives 0.445 (other seeds not re-measured). About 5.5 s.
     """
     gan = toy_gan(2, hidden=(64, 64), loss="wasserstein", penalties=("gp",), critic_steps=5, lr=2e-4, d_lr=6e-4,
                   beta1=0.0, beta2=0.9)
     before = w1_to_data(gan, "ring8")
     train(gan, "ring8", 1200, 64, tmp_path)
-    assert_learned(before, w1_to_data(gan, "ring8"), "W1 of the marginals to the ring")
+    assert_learned(before, w1_to_data(gan, "ring8"), "W1 to the ring")
 
 
 def test_conditional_gan_puts_each_label_on_its_mode(tmp_path):

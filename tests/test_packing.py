@@ -74,3 +74,53 @@ def test_a_packed_discriminator_must_take_m_times_the_channels():
     with pytest.raises(ValueError, match="a conditional GAN .* cannot pack"):
         GAN(networks.mlp_generator(4, (2,), (8,), "linear", num_classes=3),
             networks.mlp_discriminator((4,), (8,), num_classes=3), 4, pack=2, num_classes=3)
+
+
+def test_pack_batch_counts_samples_by_default_or_packs_as_the_reference():
+    from tfgan import choices
+    assert choices.samples_per_update(64, 4) == choices.samples_per_update(64, 4, "samples") == 64  # 16 packs
+    assert choices.samples_per_update(64, 4, "packs") == 256  # 64 packs of 4 (Lin et al.'s code)
+    assert choices.samples_per_update(64, 1, "packs") == 64
+    with pytest.raises(ValueError, match="pack_batch must be one of samples, packs; got 'pairs'"):
+        choices.samples_per_update(64, 2, "pairs")
+
+
+@pytest.mark.parametrize("pack_batch, rows, packs", [("samples", 6, 2), ("packs", 18, 6)])
+def test_pack_batch_flag_sets_the_rows_of_each_discriminator_update(pack_batch, rows, packs, tmp_path, monkeypatch):
+    """--pack=3 --batch_size=6: the data stage batches 6 rows (2 packs) by default, 18 rows (6 packs) with
+    --pack_batch=packs; the discriminator scores that many packs and the generator makes that many samples."""
+    import os
+
+    from absl import flags
+
+    from pipelines import flags as pipeline_flags
+    from pipelines import stages
+
+    fv = flags.FlagValues()
+    pipeline_flags.define_flags(fv)
+    fv(["train", "--dataset=ring8", "--architecture=mlp", "--latent_dim=4", "--g_hidden=8", "--d_hidden=8",
+        "--g_batch_norm=false", "--output_activation=linear", "--pack=3", f"--pack_batch={pack_batch}",
+        "--batch_size=6", "--steps=1", "--log_every=1", "--sample_every=100", "--checkpoint_every=100",
+        f"--run_dir={tmp_path / 'run'}"])
+    config = pipeline_flags.config_from_flags(fv)
+    seen = {}
+    make_dataset = stages.make_dataset
+
+    def spy(source, batch_size, **kwargs):
+        seen["rows"] = batch_size
+        return make_dataset(source, batch_size, **kwargs)
+
+    monkeypatch.setattr(stages, "make_dataset", spy)
+    scored = []
+    build_gan = stages.build_gan
+
+    def build(*args, **kwargs):
+        gan = build_gan(*args, **kwargs)
+        call = gan.discriminator.call
+        gan.discriminator.call = lambda x, *a, **k: (scored.append(int(x.shape[0])), call(x, *a, **k))[1]
+        return gan
+
+    monkeypatch.setattr(stages, "build_gan", build)
+    stages.run(config, out=open(os.devnull, "w"))
+    assert seen["rows"] == rows
+    assert scored and set(scored) == {packs}

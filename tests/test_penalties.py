@@ -1,5 +1,6 @@
 """Penalties against closed forms on a linear critic, where ||grad_x D|| = ||a|| whatever the interpolation."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -146,6 +147,29 @@ def test_penalty_same_under_two_replicas(name):
     np.testing.assert_allclose(np.concatenate(values), single_values, rtol=1e-5)
     assert not np.allclose(values[0], values[1]) and not np.allclose(g0, g1, rtol=0.1)
     np.testing.assert_allclose(g0 + g1, single_gradient, rtol=1e-5)
+
+
+def test_penalties_under_mixed_float16_equal_float32_for_small_input_gradients():
+    """A critic whose input gradients are ~1e-7 (its float32 output layer's kernel scaled by 1e-7): unscaled, the
+    float16 backward pass through the hidden layer flushes them to float16's subnormal grid (step 6e-8) and R1
+    came out 3x the float32 value. Loss-scaled by the optimizer's 2^15 and unscaled in float32, the penalties
+    match float32 to a few 1e-4."""
+    from helpers import image_batch, tiny_image_gan
+    real = tf.constant(image_batch(8)[0])
+    values = {}
+    for policy in ("float32", "mixed_float16"):
+        keras.mixed_precision.set_global_policy(policy)
+        gan = tiny_image_gan(penalties=[penalties.R1Penalty(10.0),
+                                        penalties.GradientPenalty(10.0, target=1e-7, epsilon=0.0)])
+        score = gan.discriminator.get_layer("score")
+        score.kernel.assign(score.kernel * 1e-7)
+        gan.discriminator_step(real, None, _rng())
+        values[policy] = {name: float(gan._trackers[f"penalty_{name}"].result()) for name in ("r1", "gp")}
+    assert gan.discriminator.layers[2].compute_dtype == "float16"  # the premise: a float16 hidden layer
+    assert 0.0 < values["float32"]["r1"] < 1e-12
+    for name in ("r1", "gp"):
+        want = pytest.approx(values["float32"][name], rel=1e-2, abs=0.0)
+        assert values["mixed_float16"][name] == want, (name, values)
 
 
 def test_bad_penalty_arguments_named():

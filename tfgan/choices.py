@@ -17,6 +17,13 @@ OUTPUT_ACTIVATIONS = ("tanh", "sigmoid", "linear")
 NORMS = ("none", "batch", "layer", "spectral")
 CONDITIONINGS = ("concat", "projection")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+# Unrolled GAN generator gradient: through the look-ahead discriminator updates (Metz et al. 2017, eq. 12;
+# the default), or at the look-ahead discriminator only.
+UNROLLED_GRADIENTS = ("second_order", "first_order")
+# PacGAN: what --batch_size counts with --pack=m. "samples" (the default): batch_size samples, packed into
+# batch_size / m discriminator examples. "packs" (Lin et al. 2018's code): batch_size packs, m * batch_size samples
+# per update, so the discriminator sees as many examples as the unpacked GAN's.
+PACK_BATCHES = ("samples", "packs")
 LR_SCHEDULES = ("constant", "linear")  # learning rate over training: fixed, or decayed linearly to 0
 PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -35,9 +42,11 @@ NATIVE_28 = ("digits", "mnist", "stacked_mnist", "tfds:mnist", "tfds:fashion_mni
 
 # Metrics: the names a user asks for, per data kind, and every result key they produce with the direction
 # in which it improves (None for spreads and counts, which rank nothing and cannot be a best metric).
-IMAGE_METRICS = ("fid", "is", "kid", "prd", "stacked_modes")
+IMAGE_METRICS = ("fid", "is", "kid", "precision_recall", "stacked_modes")
 POINT_METRICS = ("modes", "w1")
 METRIC_NAMES = IMAGE_METRICS + POINT_METRICS
+# Former names, still accepted: "prd" was Kynkaanniemi et al.'s improved precision/recall, not Sajjadi et al.'s PRD.
+METRIC_ALIASES = {"prd": "precision_recall"}
 LOWER, HIGHER = "lower", "higher"
 RESULT_KEYS = {
     "fid": LOWER, "is": HIGHER, "is_std": None, "kid": LOWER, "kid_std": None,
@@ -46,7 +55,8 @@ RESULT_KEYS = {
     "num_fake": None, "num_real": None,
 }
 METRIC_KEYS = {
-    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"), "prd": ("precision", "recall"),
+    "fid": ("fid",), "is": ("is", "is_std"), "kid": ("kid", "kid_std"),
+    "precision_recall": ("precision", "recall"),
     "stacked_modes": ("stacked_modes", "stacked_kl"),
     "modes": ("modes", "num_modes", "high_quality", "reverse_kl"), "w1": ("w1",),
 }
@@ -57,13 +67,18 @@ def is_dataset(name: str) -> bool:
     return name in DATASETS or (name.startswith(TFDS_PREFIX) and len(name) > len(TFDS_PREFIX))
 
 
+def canonical_metric_names(names) -> list[str]:
+    """`names` with former names (`METRIC_ALIASES`) replaced by the current ones."""
+    return [METRIC_ALIASES.get(n, n) for n in names]
+
+
 def check_metric_names(names, kind: str) -> list[str]:
-    """Validates metric names against the data kind ("image" or "points")."""
+    """Validates metric names against the data kind ("image" or "points"); returns them with aliases resolved."""
     allowed = IMAGE_METRICS if kind == "image" else POINT_METRICS
-    bad = [n for n in names if n not in allowed]
+    bad = [n for n in names if METRIC_ALIASES.get(n, n) not in allowed]
     if bad or not names:
         raise ValueError(f"metrics for {kind} data must be among {', '.join(allowed)}; got {', '.join(names) or 'none'}")
-    return list(names)
+    return canonical_metric_names(names)
 
 
 # Image metrics the shipped MNIST classifier can give meaning to, and the images each needs: digits for the
@@ -93,10 +108,11 @@ def check_feature_extractor_fits(extractor: str, names, shape) -> None:
 
 
 def default_metrics(kind: str, shape) -> list[str]:
-    """The metrics computed when none are named: fid, is, kid, prd for images; modes, w1 for 2-D points."""
+    """The metrics computed when none are named: fid, is, kid, precision_recall for images; modes, w1 for 2-D
+    points."""
     if kind == "points":
         return ["modes", "w1"] if shape[-1] == 2 else ["w1"]
-    return ["fid", "is", "kid", "prd"]
+    return ["fid", "is", "kid", "precision_recall"]
 
 
 def metric_lower_is_better(key: str) -> bool:
@@ -117,10 +133,23 @@ def rankable_keys(names) -> tuple[str, ...]:
     Raises:
       ValueError: an unknown metric name.
     """
+    names = canonical_metric_names(names)
     unknown = [n for n in names if n not in METRIC_KEYS]
     if unknown:
         raise ValueError(f"metric names must be among {', '.join(METRIC_KEYS)}; got {', '.join(unknown)}")
     return tuple(k for n in names for k in METRIC_KEYS[n] if RESULT_KEYS[k])
+
+
+def samples_per_update(batch_size: int, pack: int, pack_batch: str = "samples") -> int:
+    """Real (and generated) samples per discriminator update for a --batch_size with --pack=m: batch_size for
+    pack_batch "samples" (batch_size / m packs), m * batch_size for "packs" (batch_size packs), see `PACK_BATCHES`.
+
+    Raises:
+      ValueError: an unknown `pack_batch`.
+    """
+    if pack_batch not in PACK_BATCHES:
+        raise ValueError(f"pack_batch must be one of {', '.join(PACK_BATCHES)}; got {pack_batch!r}")
+    return batch_size * pack if pack_batch == "packs" else batch_size
 
 
 def upsampling_plan(image_size: int) -> tuple[int, int]:

@@ -7,9 +7,11 @@ extractor (`tfgan.features`), keeping only running moments for FID and at most `
 for KID and precision/recall, so 50k samples need not sit in memory.
 
 Metric names (what to compute) and the result keys each produces (`METRIC_KEYS`):
-  images: fid, is, kid, prd (precision and recall), stacked_modes (Stacked MNIST coverage, 1000 modes)
-  points: modes (2-D mixtures: modes captured, high-quality fraction, reverse KL), w1 (1-D: Wasserstein-1
-          to the data; 2-D: mean over the two axes of the 1-D W1 of the marginals)
+  images: fid, is, kid, precision_recall (Kynkaanniemi et al. 2019 improved precision and recall, of equal-size
+          sets; "prd" is accepted as its former name), stacked_modes (Stacked MNIST coverage, 1000 modes)
+  points: modes (2-D mixtures: modes captured, high-quality fraction, reverse KL), w1 (Wasserstein-1 to the
+          data: 1-D, exact between all points; 2-D and up, exact between equal-size samples of at most
+          `W1_MAX_POINTS` points each, an assignment problem)
 Every result also records how many generated and real samples the metrics saw (num_fake, num_real).
 `RESULT_KEYS` is the one table of every result key and the direction in which it improves.
 """
@@ -42,6 +44,9 @@ from tfgan.data.sources import Source
 from tfgan.data.toy import Mixture
 
 Generate = Callable[[int, int], np.ndarray]
+
+# Points per side of the exact W1 in 2-D and up: an assignment problem, O(n^3) (about 1 s at 1,000).
+W1_MAX_POINTS = 1000
 
 
 
@@ -158,8 +163,9 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
       fake: batches of generated images in [0, 1].
       real: batches of real images in [0, 1] (not needed for "is" and "stacked_modes" alone).
       extractor: a `tfgan.features.FeatureExtractor`.
-      names: metric names among IMAGE_METRICS.
-      max_kept: feature rows kept for KID and precision/recall.
+      names: metric names among IMAGE_METRICS (or their former names, `METRIC_ALIASES`).
+      max_kept: feature rows kept for KID and precision/recall (which compares the first n of each set, n the
+        smaller set's size).
 
     Returns:
       {"fid": ..., "is": ..., "is_std": ..., "kid": ..., "kid_std": ..., "precision": ..., "recall": ...,
@@ -178,7 +184,8 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
         if not names:
             return results
     fake_summary = _summarise(fake, extractor, max_kept)
-    real_summary = _summarise(real, extractor, max_kept) if any(n in names for n in ("fid", "kid", "prd")) else None
+    needs_real = any(n in names for n in ("fid", "kid", "precision_recall"))
+    real_summary = _summarise(real, extractor, max_kept) if needs_real else None
     results.update(num_fake=fake_summary.count, num_real=real_summary.count if real_summary else 0)
     if "fid" in names:
         mu1, s1 = fake_summary.moments.result()
@@ -192,8 +199,11 @@ def image_metrics(fake: Iterator[np.ndarray], real: Iterator[np.ndarray] | None,
         f, r = fake_summary.features, real_summary.features
         mean, std = M.kernel_inception_distance(f, r, num_subsets=100, subset_size=min(kid_subset, len(f), len(r)))
         results.update(kid=float(mean), kid_std=float(std))
-    if "prd" in names:
-        pr = M.precision_recall(real_summary.features, fake_summary.features)
+    if "precision_recall" in names:
+        # Sets of equal size, as in the paper: a larger set has smaller k-NN radii (a tighter manifold).
+        real_features, fake_features = real_summary.features, fake_summary.features
+        n = min(len(real_features), len(fake_features))
+        pr = M.precision_recall(real_features[:n], fake_features[:n])
         results.update(precision=float(pr.precision), recall=float(pr.recall))
     return results
 
@@ -211,7 +221,10 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
 
     Returns:
       {"modes", "num_modes", "high_quality", "reverse_kl", "w1"} for the requested names, and the numbers of
-      generated and real points used, "num_fake" and "num_real" (0 when W1 is not requested).
+      generated and real points used, "num_fake" and "num_real" (0 when W1 is not requested). W1 is exact: in
+      1-D between all points (sorted samples); in 2-D and up between the first n = min(len(fake), len(real),
+      `W1_MAX_POINTS`) points of each set (both are random draws), the empirical W1 of two n-point sets
+      (`tfgan.metrics.assignment_w1`), and "num_real" is n.
     """
     names = check_metric_names(names, "points")
     results = {"num_fake": len(fake), "num_real": 0}
@@ -221,8 +234,13 @@ def point_metrics(fake: np.ndarray, mixture: Mixture, names, real: np.ndarray | 
                        high_quality=float(cov.high_quality_fraction), reverse_kl=float(cov.reverse_kl))
     if "w1" in names:
         real = mixture.sample(20_000, seed=12345)[0] if real is None else real
-        results["w1"] = float(np.mean([M.empirical_w1(fake[:, d], real[:, d]) for d in range(fake.shape[1])]))
-        results["num_real"] = len(real)
+        if fake.shape[1] == 1:
+            results["w1"] = M.empirical_w1(fake[:, 0], real[:, 0])
+            results["num_real"] = len(real)
+        else:
+            n = min(len(fake), len(real), W1_MAX_POINTS)
+            results["w1"] = M.assignment_w1(fake[:n], real[:n])
+            results["num_real"] = n
     return results
 
 

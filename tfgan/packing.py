@@ -7,6 +7,11 @@ has: a generator that drops modes is penalised more strongly, which is the paper
 Nothing else changes: the losses, the penalties and the generator are those of the unpacked GAN, applied to
 packed examples. The batch of n samples is split into n / m consecutive groups.
 
+How many samples make a batch is the data pipeline's choice (`tfgan.choices.PACK_BATCHES`, the `--pack_batch`
+flag): by default `--batch_size` counts samples, so an update sees batch_size / m packs; the reference code
+draws m batches and feeds batch_size packs (m * batch_size samples per update, the unpacked GAN's number of
+discriminator examples), which `--pack_batch=packs` selects (`tfgan.choices.samples_per_update`).
+
 Reference: Lin, Khetan, Fanti & Oh, "PacGAN: The power of two samples in generative adversarial networks",
 NeurIPS 2018 (arXiv:1712.04086), section 3.
 """

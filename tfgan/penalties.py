@@ -8,6 +8,14 @@ where `discriminate(x)` runs the discriminator in training mode (with the batch'
 conditional) and `rng` is the step's `tfgan.random.StepRandom`. Penalties that need gradients of D
 with respect to its inputs open their own (nested) tape, so the penalty is differentiated with respect to
 D's weights by the outer tape.
+
+Under a float16 compute dtype that inner gradient is loss-scaled as the outer loss is: `discriminate` may carry
+a `loss_scale` attribute S (the model sets the discriminator optimizer's dynamic scale), and `gradient_norm`
+differentiates S * sum D(x), then divides the gradient by S in float32 (StyleGAN's TF code does the same with
+the optimizer's scale). Unscaled, input gradients below float16's smallest subnormal (6e-8) flush to zero and
+the penalty is computed from zeros. An overflow (S * gradient > 65504) makes the penalty and then the
+discriminator's gradient non-finite, so the loss-scale optimizer skips the step and halves S, as for the
+outer loss.
 """
 
 from __future__ import annotations
@@ -55,12 +63,15 @@ def gradient_norm(discriminate: Discriminate, x: tf.Tensor, epsilon: float = 1e-
     """Per-example ||grad_x D(x)||_2 over all non-batch axes, sqrt(sum g^2 + epsilon), via a nested tape.
 
     The examples must not interact inside D (no batch norm, no minibatch features) for the gradient of the
-    summed outputs to be each example's own gradient.
+    summed outputs to be each example's own gradient. The gradient is that of S * sum D(x) divided by S, with
+    S = `discriminate.loss_scale` when set (a float16 discriminator's loss scale, see the module docstring),
+    else 1.
     """
+    scale = tf.cast(getattr(discriminate, "loss_scale", 1.0), tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        out = tf.cast(discriminate(x), tf.float32)
-    grads = tf.cast(tape.gradient(out, x), tf.float32)
+        out = tf.cast(discriminate(x), tf.float32) * scale
+    grads = tf.cast(tape.gradient(out, x), tf.float32) / scale
     axes = list(range(1, grads.shape.rank))
     return tf.sqrt(tf.reduce_sum(tf.square(grads), axis=axes) + epsilon)
 

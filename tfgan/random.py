@@ -42,6 +42,15 @@ class StepRandom:
                   seed=self._next_seed(), **kwargs)
         return distribute.replica_slice(full, batch)
 
+    def independent(self, tag: int) -> "StepRandom":
+        """A second stream of this step's draws, keyed by `tag` >= 1: its draws are independent of this stream's
+        and leave this stream's sequence unchanged (draw index 0, never used by a draw, keys the streams)."""
+        other = StepRandom.__new__(StepRandom)
+        other._seed = tf.random.experimental.stateless_fold_in(
+            tf.random.experimental.stateless_fold_in(self._seed, 0), int(tag))
+        other._draws = 0
+        return other
+
     def normal(self, batch, shape=()) -> tf.Tensor:
         """This replica's [batch, *shape] rows of a standard normal draw over the global batch."""
         return self._global(tf.random.stateless_normal, batch, list(shape))

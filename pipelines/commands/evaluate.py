@@ -1,4 +1,4 @@
-"""Evaluate a trained generator: `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is,kid,prd`.
+"""Evaluate a trained generator: `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is,kid,precision_recall`.
 
 Reads the run's config (data set, model) from `<run_dir>/config.json`, loads the latest SavedModel in
 `<run_dir>/export` (or `--saved_model`), and writes metrics.json and plots to `<run_dir>/eval/<step>/`,
@@ -18,8 +18,9 @@ from tfgan import choices  # noqa: E402
 
 flags.DEFINE_string("run_dir", None, "Run directory written by tfgan.train (required).", required=True)
 flags.DEFINE_string("saved_model", "", "SavedModel version directory (default: the latest in <run_dir>/export).")
-flags.DEFINE_list("metrics", [], "Metrics: fid, is, kid, prd, stacked_modes (images); modes, w1 (toys). "
-                                 "Default: fid,is,kid,prd for images, modes,w1 for 2-D toys, w1 for 1-D.")
+flags.DEFINE_list("metrics", [], "Metrics: fid, is, kid, precision_recall (prd: its former name), "
+                                 "stacked_modes (images); modes, w1 (toys). "
+                                 "Default: fid,is,kid,precision_recall for images, modes,w1 for 2-D toys, w1 for 1-D.")
 flags.DEFINE_integer("num_samples", 10_000, "Generated (and real) samples.", lower_bound=10)
 flags.DEFINE_enum("feature_extractor", "mnist", choices.FEATURE_EXTRACTORS,
                   "Features for image metrics: mnist (shipped classifier) or inception (--inception_weights).")

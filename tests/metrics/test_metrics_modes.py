@@ -46,9 +46,35 @@ def test_exact_sampler_captures_all_modes(centers, std):
     # Binomial standard error sqrt(p (1 - p) / n) = 5.2e-4; allow 5 SE.
     se = math.sqrt(HQ_3STD * (1 - HQ_3STD) / n)
     assert cov.high_quality_fraction == pytest.approx(HQ_3STD, abs=5 * se)
-    assert cov.counts.sum() == round(cov.high_quality_fraction * n)
+    # Per-mode counts against a plain loop over the samples (nearest centre, then the 3-std test).
+    samples = _exact_sampler(np.random.default_rng(0), n, centers, std)
+    want = np.zeros(len(centers), np.int64)
+    for x in samples[:2000]:
+        d = [math.dist(x, c) for c in centers]
+        if min(d) <= 3 * std:
+            want[int(np.argmin(d))] += 1
+    sub = modes.mode_coverage(samples[:2000], centers, std)
+    np.testing.assert_array_equal(sub.counts, want)
+    assert sub.high_quality_fraction == want.sum() / 2000
     # Multinomial noise: E KL ~ (M - 1) / (2 N) < 1e-3.
     assert 0 <= cov.reverse_kl < 3e-3
+
+
+def test_overlapping_modes_hand_worked():
+    """Modes A (0, 0) and B (0.5, 0) overlap at std 0.125 (radius 0.375, exact in binary); C (4, 4) is far.
+    By hand: (0.3, 0): 0.3 from A but 0.2 from B -> B, high quality.   (0.24, 0): 0.24 vs 0.26 -> A.
+    (0, 0.375) -> A, exactly on the radius: counted.   (0, -0.4) -> A at 0.4 > 0.375: low quality.
+    (4.25, 4.25) -> C (0.354).   (3.5, 4) -> C at 0.5: low quality.
+    counts [2, 1, 1], high quality 4/6, KL([1/2, 1/4, 1/4] || 1/3) = 1/2 ln 1.5 + 1/2 ln 0.75;
+    min_count 2 captures A only."""
+    centers = np.array([[0.0, 0.0], [0.5, 0.0], [4.0, 4.0]])
+    samples = np.array([[0.3, 0.0], [0.24, 0.0], [0.0, 0.375], [0.0, -0.4], [4.25, 4.25], [3.5, 4.0]])
+    cov = modes.mode_coverage(samples, centers, std=0.125)
+    assert cov.counts.tolist() == [2, 1, 1]
+    assert cov.num_modes_captured == 3
+    assert cov.high_quality_fraction == pytest.approx(4 / 6, abs=1e-15)
+    assert cov.reverse_kl == pytest.approx(0.5 * math.log(1.5) + 0.5 * math.log(0.75), abs=1e-12)
+    assert modes.mode_coverage(samples, centers, std=0.125, min_count=2).num_modes_captured == 1
 
 
 def test_collapsed_sampler_captures_one_mode():

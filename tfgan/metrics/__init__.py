@@ -5,6 +5,7 @@ Inception Distance, improved precision/recall and mode coverage.
 """
 
 from tfgan.metrics.divergences import (
+    assignment_w1,
     empirical_w1,
     gaussian_kl,
     gaussian_w1,
@@ -43,6 +44,7 @@ from tfgan.metrics.prd import (
 )
 
 __all__ = [
+    "assignment_w1",
     "empirical_w1",
     "gaussian_kl",
     "gaussian_w1",

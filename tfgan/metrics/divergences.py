@@ -251,6 +251,43 @@ def empirical_w1(x, y):
     return float(stats.wasserstein_distance(x, y))
 
 
+def assignment_w1(x, y):
+    """Exact Wasserstein-1 distance between two empirical distributions of n points each in R^D.
+
+    With equal weights 1/n on both sides an optimal coupling is a permutation (Birkhoff-von Neumann), so
+
+        W1 = min over permutations s of 1/n sum_i ||x_i - y_s(i)||_2,
+
+    an assignment problem, solved exactly by `scipy.optimize.linear_sum_assignment` in O(n^3) time and
+    O(n^2) memory (about 1 s for n = 1,000 on a busy core). Unlike the mean of the marginals' 1-D distances it
+    sees joint structure: points on the diagonal of a grid have the grid's marginals but W1 > 0.
+
+    Args:
+      x: array_like of shape [n, D].
+      y: array_like of shape [n, D], the same n and D.
+
+    Returns:
+      float >= 0.
+
+    Raises:
+      ValueError: If `x` or `y` is not 2-D, is empty or non-finite, or their shapes differ.
+
+    Reference:
+      Peyre & Cuturi, "Computational Optimal Transport", Found. Trends Mach. Learn. 11(5-6), 2019,
+      section 2.2 (Proposition 2.1).
+    """
+    x = _checks.as_float_array(x, "x", ndim=2, min_rows=1)
+    y = _checks.as_float_array(y, "y", ndim=2, min_rows=1)
+    if x.shape != y.shape:
+        raise ValueError("`x` and `y` must have the same shape [n, D], got {} and {}.".format(x.shape, y.shape))
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    cost = cdist(x, y)
+    rows, cols = linear_sum_assignment(cost)
+    return float(cost[rows, cols].mean())
+
+
 def _density_pair(p_data, p_g):
     p_data = _checks.as_float_array(p_data, "p_data")
     p_g = _checks.as_float_array(p_g, "p_g")

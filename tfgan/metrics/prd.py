@@ -1,4 +1,7 @@
-"""Improved precision and recall of generative models (k-NN manifolds).
+"""Improved precision and recall of generative models (k-NN manifolds), metric `precision_recall`.
+
+Not the PRD curves of Sajjadi et al. (2018), after which this module and the metric's former name `prd` are
+named.
 
 Each feature set defines a manifold estimate: the union of balls centred at
 its samples with radius equal to the distance to their k-th nearest
@@ -7,8 +10,10 @@ neighbour (excluding the sample itself). Then
   precision = fraction of fake samples inside the real manifold,
   recall    = fraction of real samples inside the fake manifold.
 
-Pairwise distances are computed in row blocks of `batch_size` so memory is
-O(batch_size * N) rather than O(N^2).
+The two sets must have the same size, as in the paper (50,000 each): a set's
+k-NN radii shrink as it grows, so sets of different sizes would be judged by
+manifolds of different tightness. Pairwise distances are computed in row
+blocks of `batch_size` so memory is O(batch_size * N) rather than O(N^2).
 
 Reference:
   Kynkaanniemi, Karras, Laine, Lehtinen & Aila, "Improved Precision and
@@ -116,7 +121,7 @@ def precision_recall(real_features, fake_features, k=3, batch_size=1024):
 
     Args:
       real_features: array_like of shape [N, D], N > k.
-      fake_features: array_like of shape [M, D], M > k.
+      fake_features: array_like of shape [N, D], the same N (see the module docstring).
       k: int >= 1, neighbourhood size (3 in the paper).
       batch_size: int >= 1, rows per distance block (memory is about
         8 * batch_size * max(N, M) bytes per block).
@@ -125,8 +130,8 @@ def precision_recall(real_features, fake_features, k=3, batch_size=1024):
       PrecisionRecall(precision, recall) of floats in [0, 1].
 
     Raises:
-      ValueError: If the sets are not [*, D] with more than k rows each, have
-        different D, or `k`/`batch_size` are invalid.
+      ValueError: If the sets are not [N, D] with more than k rows each, differ in
+        N or D, or `k`/`batch_size` are invalid.
 
     Reference:
       Kynkaanniemi et al. 2019, eq. (2).
@@ -138,6 +143,11 @@ def precision_recall(real_features, fake_features, k=3, batch_size=1024):
             "`real_features` and `fake_features` must have the same feature dimension, got shapes {} and {}.".format(
                 real.shape, fake.shape
             )
+        )
+    if real.shape[0] != fake.shape[0]:
+        raise ValueError(
+            "`real_features` and `fake_features` must have the same number of rows (sets of equal size), got "
+            "shapes {} and {}.".format(real.shape, fake.shape)
         )
     k = _checks.check_int(k, "k", 1)
     for name, arr in (("real_features", real), ("fake_features", fake)):
