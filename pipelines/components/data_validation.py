@@ -81,7 +81,6 @@ class StatisticsGen(component.Component):
     INPUTS = {"examples": "Examples"}
     OUTPUTS = {"statistics": EXAMPLE_STATISTICS}
     PARAMETERS = ("max_examples",)
-    CODE = ("pipelines.components.data_validation", "pipelines.artifact_io", "tfgan.data")
     EXECUTOR = StatisticsExecutor
 
     def summary(self, outputs):
@@ -120,7 +119,6 @@ class SchemaExecutor(component.Executor):
 class SchemaGen(component.Component):
     INPUTS = {"statistics": EXAMPLE_STATISTICS}
     OUTPUTS = {"schema": SCHEMA}
-    CODE = ("pipelines.components.data_validation", "pipelines.artifact_io")
     EXECUTOR = SchemaExecutor
 
 
@@ -193,7 +191,6 @@ class ExampleValidator(component.Component):
     OPTIONAL_INPUTS = {"reference_schema": SCHEMA}
     OUTPUTS = {"anomalies": EXAMPLE_ANOMALIES}
     PARAMETERS = ("schema_path",)
-    CODE = ("pipelines.components.data_validation", "pipelines.artifact_io")
     EXECUTOR = ValidatorExecutor
 
     def resolve_inputs(self, store, pipeline_context, inputs):

@@ -103,8 +103,6 @@ class Evaluator(component.Component):
     OUTPUTS = {"evaluation": MODEL_EVALUATION, "blessing": MODEL_BLESSING}
     PARAMETERS = ("metrics", "num_samples", "seed", "feature_extractor", "inception_weights", "thresholds",
                   "change_thresholds")
-    CODE = ("pipelines.components.evaluator", "pipelines.artifact_io", "tfgan.evaluation", "tfgan.metrics",
-            "tfgan.features")
     EXECUTOR = Executor
 
     def resolve_inputs(self, store, pipeline_context, inputs):

@@ -94,7 +94,6 @@ class Executor(component.Executor):
 class ExampleGen(component.Component):
     OUTPUTS = {"examples": EXAMPLES}
     PARAMETERS = ("dataset", "data_dir", "image_size", "channels", "download", "eval_percent")
-    CODE = ("tfgan.data", "pipelines.components.example_gen", "pipelines.artifact_io")
     EXECUTOR = Executor
 
     def driver_fingerprint(self, exec_properties):

@@ -94,8 +94,6 @@ class Trainer(component.Component):
     OPTIONAL_INPUTS = {"base_model": MODEL}
     OUTPUTS = {"model": MODEL, "model_run": MODEL_RUN}
     PARAMETERS = ("config", "warm_start")
-    CODE = ("tfgan", "pipelines.components.trainer", "pipelines.stages", "pipelines.task", "pipelines.config",
-            "pipelines.artifact_io")
     EXECUTOR = Executor
     RESUMABLE = True
 
