@@ -168,7 +168,7 @@ class LocalDagRunner:
             for component in ordered:
                 if only and component.id not in only:
                     continue
-                inputs = self._inputs(store, pipeline_ctx, component, produced)
+                inputs = self._inputs(store, pipeline_ctx, component, produced, {c.id: c for c in ordered})
                 inputs = component.resolve_inputs(store, pipeline_ctx, inputs)
                 record = self._execute(store, pipeline, component, inputs, contexts, pipeline_ctx)
                 runs.append(record)
@@ -202,7 +202,7 @@ class LocalDagRunner:
                 continue  # its PENDING outputs hold the work to resume
             self._abandon(store, store.events_of_execution(execution["id"], md.OUTPUT))
 
-    def _inputs(self, store, pipeline_ctx, component, produced) -> dict[str, list[Artifact]]:
+    def _inputs(self, store, pipeline_ctx, component, produced, components) -> dict[str, list[Artifact]]:
         inputs = {}
         for key, channel in component.inputs.items():
             if channel.producer in produced:
@@ -212,8 +212,21 @@ class LocalDagRunner:
                 if not artifacts:
                     raise PipelineError(f"{component.id}: no LIVE {channel.type} from {channel.producer} in the run "
                                         f"record; run {channel.producer} first")
+                self._check_current(store, components[channel.producer], artifacts, component)
             inputs[key] = artifacts
         return inputs
+
+    @staticmethod
+    def _check_current(store, producer, artifacts, consumer) -> None:
+        """An output taken from the run record (a partial run) must still stand for what its producer reads
+        from outside (the data files): otherwise the consumer would work on data no validator saw."""
+        now = producer.driver_fingerprint(producer.exec_properties)
+        execution = store.producer(artifacts[0].id)
+        then = execution["properties"].get("driver") if execution else None
+        if now != then:
+            raise PipelineError(f"{consumer.id}: the latest {artifacts[0].type} from {producer.id} (execution "
+                                f"{execution['id'] if execution else '?'}) no longer matches its source (the data "
+                                f"changed since); run {producer.id} and the components after it first")
 
     def _execute(self, store, pipeline, component, inputs, contexts, pipeline_ctx) -> ComponentRun:
         start = time.perf_counter()
@@ -232,8 +245,9 @@ class LocalDagRunner:
         execution_id, outputs = (self._resumable(store, component, key, contexts, pipeline_ctx) if component.RESUMABLE
                                  else (None, None))
         if execution_id is None:
-            execution_id = store.create_execution(component.id, key, {"parameters": component.exec_properties},
-                                                  contexts)
+            execution_id = store.create_execution(
+                component.id, key, {"parameters": component.exec_properties,
+                                    "driver": component.driver_fingerprint(component.exec_properties)}, contexts)
             outputs = {k: [Artifact(t, os.path.join(pipeline.root, component.id, k, str(execution_id)))]
                        for k, t in component.OUTPUTS.items()}
             for artifacts in outputs.values():
