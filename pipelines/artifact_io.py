@@ -8,6 +8,8 @@ import json
 import os
 
 from pipelines.orchestration.artifacts import SERVING_MODEL_DIR, Artifact
+
+TFLITE_MODEL_DIR = "Format-TFLite"   # where a Model artifact keeps its TFLite file (--export_tflite)
 from tfgan import fileio
 
 EXAMPLES_FILE = "examples.json"
