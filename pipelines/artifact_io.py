@@ -71,6 +71,12 @@ def split_files(examples: Artifact, split: str) -> list[str]:
     return sorted(os.path.join(directory, n) for n in os.listdir(directory) if n.endswith(".tfrecord"))
 
 
+def read_records(path: str):
+    """The serialized records of one TFRecord file, in order."""
+    import tensorflow as tf
+    yield from tf.data.TFRecordDataset(path).as_numpy_iterator()
+
+
 def encode_example(x, label: int) -> bytes:
     """One serialized tf.train.Example: x as uint8 (images) or float32 (points) array, its shape and label.
     Serialized deterministically (sorted feature names), so equal content gives equal bytes."""

@@ -87,8 +87,11 @@ def build_statistics(pipeline, examples, max_examples: int, result_dir: str) -> 
 
     decoded = []
     for split in artifact_io.SPLITS:
-        records = pipeline | f"Read{split}" >> beam.io.ReadFromTFRecord(
-            os.path.join(artifact_io.split_dir(examples, split), "*.tfrecord"))
+        # One element per file, read whole by one worker: beam.io.ReadFromTFRecord lost about 6 % of MNIST's
+        # records (56,096 of 60,000) under --direct_running_mode=multi_processing (Beam 2.77).
+        records = (pipeline | f"Files{split}" >> beam.Create(artifact_io.split_files(examples, split))
+                   | f"Spread{split}" >> beam.Reshuffle()
+                   | f"Read{split}" >> beam.FlatMap(artifact_io.read_records))
         count = examples.properties["counts"][split]
         if max_examples and max_examples < count:
             records = records | f"Sample{split}" >> beam.Filter(_sampled, count, max_examples)
@@ -130,7 +133,11 @@ class StatisticsExecutor(component.Executor):
         result = {"kind": spec["kind"], "num_classes": spec["num_classes"], "splits": {}}
         for split in artifact_io.SPLITS:
             result["splits"][split] = split_statistics(results, split, spec["num_classes"])
-            result["splits"][split]["sampled"] = bool(cap) and cap < record["counts"][split]
+            result["splits"][split]["sampled"] = sampled = bool(cap) and cap < record["counts"][split]
+            counted = result["splits"][split]["count"]
+            if not sampled and counted != record["counts"][split]:  # a runner that drops or repeats records
+                raise RuntimeError(f"StatisticsGen counted {counted} records in the {split} split of {examples.uri}; "
+                                   f"ExampleGen wrote {record['counts'][split]}")
         artifact_io.write_json(statistics, artifact_io.STATISTICS_FILE, result)
         statistics.properties["counts"] = {k: v["count"] for k, v in result["splits"].items()}
 
