@@ -60,15 +60,16 @@ class FingerprintFn(beam.CombineFn):
 
 
 def write_result(pcoll, directory: str, label: str = "Result"):
-    """Writes a PCollection of JSON values to one text file under `directory` (read back with read_result)."""
+    """Writes a PCollection of JSON values to text files `<label>*.jsonl` under `directory` (read back, with
+    those of other labels, by read_result)."""
     return (pcoll | f"{label}ToJson" >> beam.Map(lambda v: json.dumps(v, sort_keys=True))
-            | f"{label}Write" >> beam.io.WriteToText(os.path.join(directory, "result"), file_name_suffix=".jsonl"))
+            | f"{label}Write" >> beam.io.WriteToText(os.path.join(directory, label.lower()), file_name_suffix=".jsonl"))
 
 
 def read_result(directory: str) -> list:
     """The values `write_result` wrote, then the directory removed."""
     values = []
-    for path in sorted(glob.glob(os.path.join(directory, "result*.jsonl"))):
+    for path in sorted(glob.glob(os.path.join(directory, "*.jsonl"))):
         with open(path) as f:
             values += [json.loads(line) for line in f if line.strip()]
     shutil.rmtree(directory, ignore_errors=True)
