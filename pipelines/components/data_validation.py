@@ -77,7 +77,7 @@ class MomentsFn(beam.CombineFn):
 
 
 def _sampled(record: bytes, count: int, max_examples: int) -> bool:
-    from pipelines.components.beam_support import record_digest
+    from pipelines.beam_support import record_digest
     return record_digest(record) % count < max_examples
 
 
@@ -97,7 +97,7 @@ def build_statistics(pipeline, examples, max_examples: int, result_dir: str) -> 
     (beam.io.ReadFromTFRecord, then per-file reads) and the splits were Flattened (MNIST: 1,631 and 5,107 of
     10,000 eval records counted); this graph counted every record (the executor checks the counts).
     """
-    from pipelines.components import beam_support
+    from pipelines import beam_support
 
     files = [(split, path) for split in artifact_io.SPLITS for path in artifact_io.split_files(examples, split)]
     decoded = (pipeline | "Files" >> beam.Create(files) | "Spread" >> beam.Reshuffle()
@@ -123,7 +123,7 @@ def split_statistics(results: list, split: str, num_classes: int) -> dict:
 
 class StatisticsExecutor(component.Executor):
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802
-        from pipelines.components import beam_support
+        from pipelines import beam_support
 
         examples = input_dict["examples"][0]
         record = artifact_io.read_json(examples, artifact_io.EXAMPLES_FILE)

@@ -100,7 +100,7 @@ def build(pipeline, p: dict, source_splits: tuple, out_uri: str, result_dir: str
     """The Beam graph: source splits -> records -> Split-<name>/ TFRecords and a fingerprint per split."""
     import apache_beam as beam
 
-    from pipelines.components import beam_support
+    from pipelines import beam_support
 
     records = (pipeline | "SourceSplits" >> beam.Create(list(source_splits))
                | "Read" >> beam.FlatMap(read_source_split, p))
@@ -118,7 +118,7 @@ class Executor(component.Executor):
     def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802
         import apache_beam as beam
 
-        from pipelines.components import beam_support
+        from pipelines import beam_support
 
         p = dict(exec_properties, data_dir=os.path.abspath(exec_properties["data_dir"])
                  if exec_properties["data_dir"] else "")
