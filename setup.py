@@ -24,6 +24,7 @@ setup(
         "pillow>=10",
         "matplotlib>=3.8",
         "importlib_resources",
+        "apache-beam>=2.77,<3",   # the pipeline's ExampleGen and StatisticsGen
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],

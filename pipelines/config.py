@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 
 from tfgan import choices
 
@@ -124,7 +125,8 @@ class PipelineSettings:
     components: tuple = ()                   # empty: all; else run only these (upstream from the run record)
     isolation: str = "in_process"            # in_process | process (each executor in its own process)
     eval_percent: int = 10                   # eval split share where the data has no held-out split
-    statistics_max_examples: int = 0         # 0: every example (10,000 of an endless stream)
+    statistics_max_examples: int = 0         # 0: every example; N: a deterministic sample of about N per split
+    beam_pipeline_args: str = ""             # ExampleGen's and StatisticsGen's Beam options, passed unchanged
     schema_path: str = ""                    # a curated schema.json to validate against
     base_model: str = ""                     # warm start: a Model artifact directory, or latest_blessed
     bless_thresholds: tuple = ()             # e.g. fid<=15, modes>=8
@@ -325,6 +327,10 @@ def _validate_pipeline(p: PipelineSettings, metric_names) -> None:
         if threshold.metric not in measured:
             raise ValueError(f"--bless_thresholds / --bless_change_thresholds: {threshold.metric} is not measured by "
                              f"the Evaluator's metrics ({','.join(metric_names)}; set --eval_metrics)")
+    try:
+        shlex.split(p.beam_pipeline_args)
+    except ValueError as e:
+        raise ValueError(f"--beam_pipeline_args={p.beam_pipeline_args!r}: {e} (quote it as a shell would)") from None
     if p.schema_path and not os.path.isfile(p.schema_path):
         raise ValueError(f"--schema_path={p.schema_path}: no such file")
 

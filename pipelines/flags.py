@@ -163,7 +163,12 @@ _HELP = {
                  "artifact URIs in and out (as another orchestrator would run them).",
     "eval_percent": "Share of the data held out for evaluation (by a hash of each example) where the data set has "
                     "no held-out split of its own.",
-    "statistics_max_examples": "Examples per split that StatisticsGen reads (0: all; 10,000 of an endless stream).",
+    "statistics_max_examples": "Examples per split that StatisticsGen reads (0: all; N: a sample of about N chosen "
+                               "by a hash of each record).",
+    "beam_pipeline_args": "Apache Beam options for ExampleGen and StatisticsGen, passed to Beam unchanged, e.g. "
+                          "\"--runner=DirectRunner --direct_running_mode=multi_processing --direct_num_workers=2\" "
+                          "or a FlinkRunner / SparkRunner / DataflowRunner with its options. Empty: DirectRunner in "
+                          "this process.",
     "schema_path": "A curated schema.json (e.g. an inferred one, edited) that new data is validated against; by "
                    "default the schema first inferred in this pipeline root.",
     "base_model": "Warm-start the Trainer's networks from a Model artifact directory of this pipeline, or "

@@ -39,8 +39,9 @@ def create_pipeline(config: PipelineConfig) -> Pipeline:
     p, d, e = config.pipeline, config.data, config.eval
     example_gen = ExampleGen(dataset=d.dataset, data_dir=os.path.abspath(d.data_dir) if d.data_dir else "",
                              image_size=d.image_size, channels=d.channels, download=d.download,
-                             eval_percent=p.eval_percent)
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], max_examples=p.statistics_max_examples)
+                             eval_percent=p.eval_percent, beam_pipeline_args=p.beam_pipeline_args)
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"], max_examples=p.statistics_max_examples,
+                                   beam_pipeline_args=p.beam_pipeline_args)
     schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
     example_validator = ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                          schema=schema_gen.outputs["schema"],

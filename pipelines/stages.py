@@ -30,10 +30,10 @@ from tfgan.data.toy import get_toy
 from tfgan.export import (
     ExportExistsError,
     ExportSpec,
-    export_generator,
     export_tflite,
     is_complete_export,
     version_path,
+    write_saved_model,
 )
 from tfgan.model import GAN
 from tfgan.trainer import Hook, NonFiniteLossError, Trainer, is_chief
@@ -331,18 +331,33 @@ def export(config: PipelineConfig, spec: DataSpec, run_dir: str | None = None) -
         raise FileNotFoundError(f"no checkpoint in {os.path.join(run_dir, 'checkpoints')}: nothing to export")
     export_dir = config.export.export_dir or os.path.join(run_dir, "export")
     version = checkpoint_step(latest)
-    path = version_path(export_dir, version)
     tflite = tflite_path(export_dir, version, config.export.tflite_quantize) if config.export.export_tflite else None
+    return export_checkpoint(config, spec, latest, version_path(export_dir, version), tflite)
+
+
+def export_checkpoint(config: PipelineConfig, spec: DataSpec, checkpoint: str, path: str,
+                      tflite: str | None = None) -> Exported:
+    """The one export, for the train command and the pipeline's Trainer alike: the generator of `checkpoint`
+    as a SavedModel at `path` (version = the checkpoint's step) and, where `tflite` names a file, as TFLite.
+
+    A complete SavedModel at `path` is left untouched (exports are immutable: a server may be serving it);
+    one missing its TFLite file gets it.
+
+    Raises:
+      ValueError: the checkpoint does not hold every variable of the generator the config describes.
+      tfgan.export.ExportExistsError: `path` exists but is not a complete export.
+    """
+    version = checkpoint_step(checkpoint)
     if is_complete_export(path) and (tflite is None or tf.io.gfile.exists(tflite)):
         return Exported(path, version, tflite, reused=True)
     if tf.io.gfile.exists(path) and not is_complete_export(path):
         raise ExportExistsError(f"{path} exists but is not a complete tfgan export; move it away and run again")
-    generator = restore_generator(config, spec, latest)
+    generator = restore_generator(config, spec, checkpoint)
     spec_out = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model),
                           generator_classes(config, spec), spec.kind, config.export.serving_max_samples)
     reused = tf.io.gfile.exists(path)
     if not reused:
-        export_generator(generator, spec_out, export_dir, version)
+        write_saved_model(generator, spec_out, path, version)
     if tflite and not tf.io.gfile.exists(tflite):
         export_tflite(generator, spec_out, tflite, quantize=config.export.tflite_quantize)
     return Exported(path, version, tflite, reused)
@@ -361,9 +376,41 @@ def tflite_path(export_dir: str, version: int, quantize: bool = False) -> str:
 
 # --- evaluate ----------------------------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class EvalProtocol:
+    """How a generator is measured, the same for the evaluate command and the pipeline's Evaluator: `num_samples`
+    generated samples (drawn from `seed`) against up to `num_samples` real examples of `real_split` (for toys,
+    up to 20,000 real points), shuffled with `seed + 1`."""
+
+    real_split: str
+    num_samples: int
+    seed: int = 0
+
+    def describe(self, num_real: int | None = None) -> str:
+        real = f"{num_real} real examples" if num_real is not None else "real examples"
+        return (f"protocol: {self.num_samples} generated samples (seed {self.seed}) against {real} of the "
+                f"{self.real_split!r} split")
+
+
+def held_out_split(spec: DataSpec) -> str:
+    """The real split metrics compare against: the data held out from training (a snapshot's "eval", which is the
+    source's "test" where it has one; a source's "test"), or "train" for data with nothing held out."""
+    for split in ("eval", "test"):
+        if split in spec.splits:
+            return split
+    return "train"
+
+
+def measure(generate, source: Source, names, protocol: EvalProtocol, extractor=None) -> dict:
+    """The metrics `names` of `generate` under `protocol` (`tfgan.evaluation.evaluate_samples`)."""
+    return evaluation.evaluate_samples(generate, source, names, protocol.num_samples, extractor, seed=protocol.seed,
+                                       real_split=protocol.real_split)
+
+
 def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metrics=None, num_samples: int = 10_000,
              extractor=None, out_dir: str | None = None, seed: int = 0, out=None) -> Evaluated:
-    """Evaluates an exported generator against the run's data; writes metrics.json and plots.
+    """Evaluates an exported generator against the held-out data (`held_out_split`); writes metrics.json and
+    plots.
 
     Files in `out_dir` (default `<run_dir>/eval/<version>`): metrics.json, samples.png, and
     real_vs_fake.png (images) or scatter.png / histogram.png (toys), curves.png (the training-time
@@ -379,7 +426,8 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
     out_dir = out_dir or os.path.join(run_dir, "eval", str(step))
     tf.io.gfile.makedirs(out_dir)
     start = time.perf_counter()
-    result = evaluation.evaluate_samples(generate, ingested.source, names, num_samples, extractor, seed=seed)
+    protocol = EvalProtocol(held_out_split(spec), num_samples, seed)
+    result = measure(generate, ingested.source, names, protocol, extractor)
     files, pictures = {}, {}
     if spec.kind == "image":
         fake = generate(64, seed + 99)
@@ -405,7 +453,7 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
         visualize.write_png(files[name], picture)
     # The counts the metrics saw: a source may hold fewer real examples than asked for.
     record = {"step": step, "saved_model": saved_model, "num_samples": result["num_fake"],
-              "num_real": result["num_real"], "metrics": result,
+              "num_real": result["num_real"], "real_split": protocol.real_split, "seed": seed, "metrics": result,
               "seconds": round(time.perf_counter() - start, 1)}
     files["metrics"] = os.path.join(out_dir, "metrics.json")
     with tf.io.gfile.GFile(files["metrics"], "w") as f:
@@ -417,6 +465,7 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
         for name, picture in pictures.items():
             tf.summary.image(name, picture[None])
     writer.flush()
+    print(protocol.describe(result["num_real"]), file=out)
     print(f"evaluated {saved_model} on {result['num_fake']} samples ({result['num_real']} real): " +
           " | ".join(f"{k} {v:.4g}" for k, v in result.items()), file=out)
     for name, path in files.items():

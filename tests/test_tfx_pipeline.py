@@ -273,13 +273,24 @@ def test_killed_pipeline_resumes_with_cache_hits_and_the_trainer_checkpoint(tmp_
 def test_components_run_in_processes_of_their_own(tmp_path):
     from pipelines.components.data_validation import StatisticsGen
     from pipelines.components.example_gen import ExampleGen
-    example_gen = ExampleGen(dataset="ring8", data_dir="", image_size=0, channels=0, download=False, eval_percent=10)
-    statistics = StatisticsGen(examples=example_gen.outputs["examples"], max_examples=1000)
+    from tfgan.data.toy import get_toy
+    example_gen = ExampleGen(dataset="ring8", data_dir="", image_size=0, channels=0, download=False, eval_percent=10,
+                             beam_pipeline_args="")
+    statistics = StatisticsGen(examples=example_gen.outputs["examples"], max_examples=0, beam_pipeline_args="")
     definition = Pipeline("p", str(tmp_path / "root"), [statistics, example_gen])
     result = LocalDagRunner(out=io.StringIO(), isolation="process").run(definition)
     stats = json.load(open(os.path.join(result.outputs["StatisticsGen"]["statistics"][0].uri, "statistics.json")))
-    assert stats["splits"]["train"]["count"] == 1000 and stats["splits"]["train"]["shape"] == [2]
-    assert result.outputs["ExampleGen"]["examples"][0].properties["counts"] == {"train": 100_000, "eval": 100_000}
+    assert result.outputs["ExampleGen"]["examples"][0].properties["counts"] == {"train": 20_000, "eval": 10_000}
+    # The snapshot holds the first 20,000 points of the toy source's fixed train draw (seed 0).
+    points, labels = get_toy("ring8").sample(100_000, seed=0)
+    points, labels = points[:20_000].astype(np.float64), labels[:20_000]
+    train = stats["splits"]["train"]
+    assert train["count"] == 20_000 and train["shape"] == [2]
+    np.testing.assert_allclose(train["mean"], points.mean(0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(train["std"], points.std(0), rtol=1e-6)
+    np.testing.assert_allclose(train["min"], points.min(0), rtol=1e-6)
+    np.testing.assert_allclose(train["max"], points.max(0), rtol=1e-6)
+    assert train["label_counts"] == np.bincount(labels, minlength=8).tolist()
 
 
 def test_a_second_runner_is_refused_while_one_holds_the_root(tmp_path):

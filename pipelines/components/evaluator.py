@@ -35,8 +35,9 @@ from pipelines.orchestration.artifacts import (
 
 def evaluate_model(saved_model: str, examples, metrics: list, num_samples: int, seed: int, feature_extractor: str,
                    inception_weights: str, out_dir: str | None = None) -> dict:
-    """Metrics of an exported generator against the eval split; pictures into `out_dir`."""
-    from pipelines.stages import load_extractor
+    """Metrics of an exported generator against the snapshot's eval split, under the evaluate command's protocol
+    (`stages.EvalProtocol`, printed); pictures into `out_dir`."""
+    from pipelines.stages import EvalProtocol, held_out_split, load_extractor, measure
     from tfgan import evaluation, fileio, visualize
 
     source = artifact_io.open_examples(examples)
@@ -45,8 +46,9 @@ def evaluate_model(saved_model: str, examples, metrics: list, num_samples: int, 
     evaluation.check_metric_names(names, spec.kind)
     generate, _ = evaluation.saved_model_generator(saved_model)
     extractor = load_extractor(spec.kind, feature_extractor, inception_weights)
-    result = evaluation.evaluate_samples(generate, source, names, num_samples, extractor, seed=seed,
-                                         real_split="eval")
+    protocol = EvalProtocol(held_out_split(spec), num_samples, seed)
+    result = measure(generate, source, names, protocol, extractor)
+    print(f"{saved_model}: {protocol.describe(result.get('num_real'))}", flush=True)
     if out_dir and spec.kind == "image":
         visualize.write_png(os.path.join(out_dir, "samples.png"), visualize.image_grid(generate(64, seed + 99)))
     elif out_dir and spec.shape == (2,):
@@ -103,8 +105,6 @@ class Evaluator(component.Component):
     OUTPUTS = {"evaluation": MODEL_EVALUATION, "blessing": MODEL_BLESSING}
     PARAMETERS = ("metrics", "num_samples", "seed", "feature_extractor", "inception_weights", "thresholds",
                   "change_thresholds")
-    CODE = ("pipelines.components.evaluator", "pipelines.artifact_io", "tfgan.evaluation", "tfgan.metrics",
-            "tfgan.features")
     EXECUTOR = Executor
 
     def resolve_inputs(self, store, pipeline_context, inputs):

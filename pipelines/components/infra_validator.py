@@ -62,7 +62,6 @@ class InfraValidator(component.Component):
     INPUTS = {"model": MODEL}
     OUTPUTS = {"blessing": INFRA_BLESSING}
     PARAMETERS = ("max_load_seconds", "timeout_seconds")
-    CODE = ("pipelines.components.infra_validator", "tfgan.serving", "tfgan.export")
     EXECUTOR = Executor
 
     def summary(self, outputs):

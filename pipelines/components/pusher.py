@@ -62,7 +62,6 @@ class Pusher(component.Component):
     INPUTS = {"model": MODEL, "model_blessing": MODEL_BLESSING, "infra_blessing": INFRA_BLESSING}
     OUTPUTS = {"pushed_model": PUSHED_MODEL}
     PARAMETERS = ("serving_dir",)
-    CODE = ("pipelines.components.pusher", "tfgan.fileio")
     EXECUTOR = Executor
 
     def outputs_valid(self, outputs):

@@ -5,7 +5,10 @@ Inputs: examples (Examples), schema (Schema); optional base_model (Model, warm s
 Parameters: config (the training sections of the pipeline config), warm_start (--base_model: a Model
 artifact directory of this pipeline, latest_blessed, or empty).
 Outputs: model (Model): the run directory (checkpoints/, samples/, config.json) with the SavedModel in
-Format-Serving/; model_run (ModelRun): TensorBoard logs.
+Format-Serving/ (and, with --export_tflite, the TFLite model in Format-TFLite/), written by the train
+command's own export function; model_run (ModelRun): TensorBoard logs.
+
+Before training, the schema is read and checked against the model it builds (kind, example shape, classes).
 
 Resumable: a run killed mid-training is picked up by the next pipeline run with the same cache key, in
 its own output directories, from its latest checkpoint.
@@ -48,29 +51,57 @@ class FnArgs:
     eval_split: str = "eval"
 
 
+def check_schema(schema: dict, config, spec, schema_file: str) -> None:
+    """The schema the data was validated against must fit the model the Trainer builds: the kind, the shape
+    of one example (that of the generator's output) and, for a conditional model, the classes.
+
+    Raises:
+      ValueError: one line naming the schema file, what it says and what the model would be.
+    """
+    from pipelines.task import build_networks, generator_classes
+
+    num_classes = generator_classes(config, spec)
+    generator, _ = build_networks(config.model, spec, num_classes, sync_batch_norm=False)
+    built = list(generator.output_shape[1:])
+    problems = []
+    if schema["kind"] != spec.kind:
+        problems.append(f"kind {schema['kind']}, the data {spec.kind}")
+    if list(schema["shape"]) != built:
+        problems.append(f"shape {list(schema['shape'])}, the generator's output {built}")
+    if num_classes and (schema.get("num_classes") != num_classes or any(c >= num_classes for c in schema["labels"])):
+        problems.append(f"{schema.get('num_classes')} classes (labels up to {max(schema['labels'], default=-1)}), "
+                        f"the conditional model {num_classes}")
+    if problems:
+        raise ValueError(f"schema {schema_file} does not fit the model the Trainer builds: {'; '.join(problems)}")
+
+
 def run_fn(fn_args: FnArgs) -> dict:
-    """Trains (or resumes) and exports; returns {"step", "metrics", "sample_grid", "sample_shape"}."""
+    """Checks the schema, trains (or resumes) and exports (TFLite too with --export_tflite); returns {"step",
+    "metrics", "sample_grid", "sample_shape", "tflite"}."""
+    import json
+
     from pipelines import stages
     from pipelines.config import PipelineConfig
     from pipelines.orchestration.artifacts import Artifact
-    from pipelines.task import generator_classes, output_range, restore_generator
-    from tfgan.export import ExportSpec, is_complete_export, write_saved_model
 
     config = PipelineConfig.from_dict(fn_args.hyperparameters)
     # Before this process's first op (isolated executors); where the pipeline process set them, a no-op.
     stages.apply_threads(config)
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, run_dir=fn_args.model_dir))
     source = artifact_io.open_examples(Artifact(EXAMPLES, fn_args.examples))
+    with open(fn_args.schema_file) as f:
+        check_schema(json.load(f), config, source.spec, fn_args.schema_file)
     ingested = stages.Ingested(source, source.spec)
     trained = stages.train(config, ingested, log_dir=fn_args.model_run_dir, warm_start=fn_args.base_model,
                            out=sys.stdout)
-    if not is_complete_export(fn_args.serving_model_dir):
-        generator = restore_generator(config, source.spec, trained.checkpoint)
-        spec = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model),
-                          generator_classes(config, source.spec), source.spec.kind, config.export.serving_max_samples)
-        write_saved_model(generator, spec, fn_args.serving_model_dir, trained.step)
+    tflite = (os.path.join(fn_args.model_dir, artifact_io.TFLITE_MODEL_DIR,
+                           f"model{'.dynamic_range' if config.export.tflite_quantize else ''}.tflite")
+              if config.export.export_tflite else None)
+    if tflite:
+        os.makedirs(os.path.dirname(tflite), exist_ok=True)
+    exported = stages.export_checkpoint(config, source.spec, trained.checkpoint, fn_args.serving_model_dir, tflite)
     return {"step": trained.step, "metrics": trained.metrics, "sample_grid": trained.sample_grid,
-            "sample_shape": list(source.spec.shape)}
+            "sample_shape": list(source.spec.shape), "tflite": exported.tflite}
 
 
 class Executor(component.Executor):
@@ -94,8 +125,6 @@ class Trainer(component.Component):
     OPTIONAL_INPUTS = {"base_model": MODEL}
     OUTPUTS = {"model": MODEL, "model_run": MODEL_RUN}
     PARAMETERS = ("config", "warm_start")
-    CODE = ("tfgan", "pipelines.components.trainer", "pipelines.stages", "pipelines.task", "pipelines.config",
-            "pipelines.artifact_io")
     EXECUTOR = Executor
     RESUMABLE = True
 

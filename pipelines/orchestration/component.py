@@ -5,7 +5,6 @@
         INPUTS = {"model": MODEL, "model_blessing": MODEL_BLESSING, "infra_blessing": INFRA_BLESSING}
         OUTPUTS = {"pushed_model": PUSHED_MODEL}
         PARAMETERS = ("serving_dir",)
-        CODE = ("pipelines.components.pusher",)
         EXECUTOR = Executor
 
     pusher = Pusher(model=trainer.outputs["model"], ..., serving_dir="runs/serving")
@@ -18,8 +17,11 @@ another orchestrator (Kubeflow Pipelines, Beam) with artifact URIs in and out.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -52,7 +54,6 @@ class Component:
       OUTPUTS: {key: artifact type}.
       PARAMETERS: the names of the exec properties the executor reads (all of them, and only them, go
         into the cache key).
-      CODE: modules or packages whose source is the component's code version (cache key).
       EXECUTOR: the Executor class.
       RESUMABLE: an interrupted execution with the same cache key continues in its own output
         directories instead of starting over (the Trainer, which resumes from its checkpoint).
@@ -62,7 +63,6 @@ class Component:
     OPTIONAL_INPUTS: dict = {}
     OUTPUTS: dict = {}
     PARAMETERS: tuple = ()
-    CODE: tuple = ()
     EXECUTOR: type = Executor
     RESUMABLE = False
 
@@ -116,32 +116,124 @@ class Component:
         return ""
 
 
-def code_version(modules) -> str:
-    """sha256 of the source files of `modules` (a package counts all its .py files)."""
-    digest = hashlib.sha256()
-    for name in sorted(modules):
-        spec = importlib.util.find_spec(name)
-        if spec is None:
-            raise ValueError(f"code version: no module {name}")
-        if spec.submodule_search_locations:
-            paths = sorted(os.path.join(root, f) for location in spec.submodule_search_locations
-                           for root, _, files in os.walk(location) for f in files if f.endswith(".py"))
-        else:
-            paths = [spec.origin]
-        for path in paths:
-            digest.update(os.path.basename(path).encode() + b"\0")
-            with open(path, "rb") as f:
-                digest.update(f.read())
+# The project's own packages: their modules count towards a component's code version; others (TensorFlow,
+# NumPy, Beam) count through the package version.
+PROJECT_PACKAGES = ("tfgan", "pipelines")
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _module_file(name: str, root: str) -> str | None:
+    """The source file of project module `name` under `root` (a package's __init__.py), or None."""
+    if name.split(".")[0] not in PROJECT_PACKAGES:
+        return None
+    base = os.path.join(root, *name.split("."))
+    for path in (base + ".py", os.path.join(base, "__init__.py")):
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _imported_names(path: str, name: str) -> set:
+    stat = os.stat(path)
+    return _parsed_imports(path, name, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_imports(path: str, name: str, mtime_ns: int, size: int) -> frozenset:
+    """Every module name an import statement in the file names, at any depth (imports inside functions
+    count: executors import their heavy dependencies in `Do`). `from a import b` names both `a` and `a.b`
+    (b may be a module or an attribute; the caller keeps what exists)."""
+    with open(path, "rb") as f:
+        tree = ast.parse(f.read(), path)
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+    return frozenset(names)
+
+
+def _source_file(module: str, root: str) -> str:
+    """The source of `module`: under `root` for project modules, else wherever Python finds it (a
+    component declared outside the project, e.g. in a test)."""
+    path = _module_file(module, root)
+    if path is None:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            raise ValueError(f"code version: no Python source for module {module}")
+        path = spec.origin
+    return path
+
+
+def import_closure(module: str, root: str = PROJECT_ROOT) -> list[str]:
+    """The modules that importing and running `module` can load, of the project's: the module itself,
+    every project module its source imports (at any depth, recursively) and the packages above each
+    (Python runs a package's __init__.py before its submodules). Sorted names.
+
+    Raises:
+      ValueError: no source for `module`.
+    """
+    parts = module.split(".")
+    seen = {module}
+    todo = [".".join(parts[:i]) for i in range(1, len(parts))]  # the packages above it
+    todo += _imported_names(_source_file(module, root), module)
+    while todo:
+        name = todo.pop()
+        if name in seen or _module_file(name, root) is None:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))  # the packages above it
+        todo.extend(_imported_names(_module_file(name, root), name))
+    return sorted(seen)
+
+
+@functools.lru_cache(maxsize=1)
+def package_version() -> str:
+    try:
+        return importlib.metadata.version("tfgan")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def code_version(module: str, root: str = PROJECT_ROOT) -> str:
+    """sha256 of the package version and the source of every module in `import_closure(module)` (names and
+    bytes): any edit to code the executor can run changes it; edits elsewhere do not."""
+    digest = hashlib.sha256(f"tfgan {package_version()}\0".encode())
+    for name in import_closure(module, root):
+        digest.update(name.encode() + b"\0")
+        with open(_source_file(name, root), "rb") as f:
+            digest.update(f.read() + b"\0")
     return digest.hexdigest()
 
 
-def cache_key(component: Component, inputs: dict[str, list[Artifact]]) -> str:
-    """What decides whether a previous execution's outputs can stand in: the component, its code version,
+def executor_modules(component: type) -> list[str]:
+    """The modules where a component's declaration and its executor live (the roots of its import closure)."""
+    return sorted({component.__module__, component.EXECUTOR.__module__})
+
+
+def component_code_version(component: type, root: str = PROJECT_ROOT) -> str:
+    """The code version of a component class: of its declaration's and its executor's import closures."""
+    return hashlib.sha256("".join(code_version(m, root) for m in executor_modules(component)).encode()).hexdigest()
+
+
+def cache_key(component: Component, inputs: dict[str, list[Artifact]], pipeline: dict) -> str:
+    """What decides whether a previous execution's outputs can stand in: the pipeline (name and root, so
+    two pipelines sharing a run record never stand in for each other), the component, its code version,
     the parameters it reads, its inputs' content fingerprints and its driver's fingerprint."""
     material = {
+        "pipeline": pipeline,
         "component": component.id,
         "class": f"{type(component).__module__}.{type(component).__qualname__}",
-        "code": code_version(component.CODE),
+        "code": component_code_version(type(component)),
         "parameters": component.exec_properties,
         "inputs": {k: [a.fingerprint for a in v] for k, v in sorted(inputs.items())},
         "driver": component.driver_fingerprint(component.exec_properties),

@@ -4,12 +4,15 @@ execution in the run record and publishes outputs.
 For each component:
   1. inputs: the outputs of upstream components in this run, or, in a partial run, their latest LIVE
      outputs in the run record; then the component's resolvers (baselines).
-  2. cache key (component, code version, parameters, input fingerprints, data fingerprint). With caching
-     on, a COMPLETE execution with the same key whose outputs still exist stands in: a CACHED execution
-     is recorded against the same artifacts.
+  2. cache key (pipeline name and root, component, code version: the source of every project module its
+     executor can import, parameters, input fingerprints, data fingerprint). With caching on, a COMPLETE
+     execution of this pipeline with the same key whose outputs still exist stands in: a CACHED execution
+     is recorded against the same artifacts. A run record may hold several pipelines (a shared
+     `metadata_path`); each sees only its own executions, and a name is bound to one root.
   3. otherwise a RUNNING execution with PENDING outputs at `<root>/<component>/<output>/<execution id>/`
      (a resumable component picks up its own interrupted execution with the same key instead), the
-     executor runs, and the outputs become LIVE with the execution COMPLETE in one transaction.
+     executor runs, and the outputs become LIVE with the execution COMPLETE in one transaction. A failed
+     execution's outputs are deleted and marked ABANDONED (a resumable one keeps them for its resume).
   4. a component may stop the pipeline after it (ExampleValidator on anomalies).
 
 One runner holds a pipeline root at a time (an OS lock that kill -9 releases). Executions left RUNNING by
@@ -33,7 +36,7 @@ import uuid
 
 from pipelines.config import ISOLATIONS
 from pipelines.orchestration import metadata as md
-from pipelines.orchestration.artifacts import LIVE, PENDING, Artifact, content_fingerprint
+from pipelines.orchestration.artifacts import ABANDONED, LIVE, PENDING, Artifact, content_fingerprint
 from pipelines.orchestration.component import Component, cache_key
 from tfgan.locks import DirectoryLock
 
@@ -146,7 +149,13 @@ class LocalDagRunner:
     # --- one run ---------------------------------------------------------------------------------------
 
     def _run(self, store, pipeline, ordered, only, properties) -> RunResult:
-        pipeline_ctx = store.context(md.PIPELINE, pipeline.name, {"root": os.path.abspath(pipeline.root)})
+        root = os.path.abspath(pipeline.root)
+        pipeline_ctx = store.context(md.PIPELINE, pipeline.name, {"root": root})
+        recorded = store.get_context(pipeline_ctx)["properties"].get("root")
+        if recorded != root:
+            raise ValueError(f"--pipeline_name={pipeline.name} is recorded in {store.path} with the pipeline root "
+                             f"{recorded}, not {root}: give this pipeline its own --pipeline_name or --metadata_path")
+        self._identity = {"name": pipeline.name, "root": root}
         self._recover(store, pipeline_ctx, {c.id: c for c in ordered})
         run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{uuid.uuid4().hex[:6]}"
         run_ctx = store.context(md.PIPELINE_RUN, f"{pipeline.name}/{run_id}",
@@ -159,9 +168,9 @@ class LocalDagRunner:
             for component in ordered:
                 if only and component.id not in only:
                     continue
-                inputs = self._inputs(store, pipeline_ctx, component, produced)
+                inputs = self._inputs(store, pipeline_ctx, component, produced, {c.id: c for c in ordered})
                 inputs = component.resolve_inputs(store, pipeline_ctx, inputs)
-                record = self._execute(store, pipeline, component, inputs, contexts)
+                record = self._execute(store, pipeline, component, inputs, contexts, pipeline_ctx)
                 runs.append(record)
                 produced[component.id] = record.outputs
                 stop = component.stop_reason(record.outputs)
@@ -191,13 +200,9 @@ class LocalDagRunner:
             component = components.get(execution["type"])
             if component is not None and component.RESUMABLE:
                 continue  # its PENDING outputs hold the work to resume
-            pending = [a for arts in store.events_of_execution(execution["id"], md.OUTPUT).values()
-                       for a in arts if a.state == PENDING]
-            for a in pending:
-                shutil.rmtree(a.uri, ignore_errors=True)
-            store.abandon([a.id for a in pending])
+            self._abandon(store, store.events_of_execution(execution["id"], md.OUTPUT))
 
-    def _inputs(self, store, pipeline_ctx, component, produced) -> dict[str, list[Artifact]]:
+    def _inputs(self, store, pipeline_ctx, component, produced, components) -> dict[str, list[Artifact]]:
         inputs = {}
         for key, channel in component.inputs.items():
             if channel.producer in produced:
@@ -207,14 +212,27 @@ class LocalDagRunner:
                 if not artifacts:
                     raise PipelineError(f"{component.id}: no LIVE {channel.type} from {channel.producer} in the run "
                                         f"record; run {channel.producer} first")
+                self._check_current(store, components[channel.producer], artifacts, component)
             inputs[key] = artifacts
         return inputs
 
-    def _execute(self, store, pipeline, component, inputs, contexts) -> ComponentRun:
+    @staticmethod
+    def _check_current(store, producer, artifacts, consumer) -> None:
+        """An output taken from the run record (a partial run) must still stand for what its producer reads
+        from outside (the data files): otherwise the consumer would work on data no validator saw."""
+        now = producer.driver_fingerprint(producer.exec_properties)
+        execution = store.producer(artifacts[0].id)
+        then = execution["properties"].get("driver") if execution else None
+        if now != then:
+            raise PipelineError(f"{consumer.id}: the latest {artifacts[0].type} from {producer.id} (execution "
+                                f"{execution['id'] if execution else '?'}) no longer matches its source (the data "
+                                f"changed since); run {producer.id} and the components after it first")
+
+    def _execute(self, store, pipeline, component, inputs, contexts, pipeline_ctx) -> ComponentRun:
         start = time.perf_counter()
-        key = cache_key(component, inputs)
+        key = cache_key(component, inputs, self._identity)
         if pipeline.enable_cache:
-            cached = self._cached(store, component, key)
+            cached = self._cached(store, component, key, pipeline_ctx)
             if cached is not None:
                 previous, outputs = cached
                 execution_id = store.create_execution(component.id, key, {"cached_from": previous}, contexts,
@@ -224,10 +242,12 @@ class LocalDagRunner:
                 seconds = time.perf_counter() - start
                 self._print(component, f"cached (execution {previous}) {component.summary(outputs)}".rstrip())
                 return ComponentRun(component.id, execution_id, md.CACHED, seconds, outputs)
-        execution_id, outputs = self._resumable(store, component, key, contexts) if component.RESUMABLE else (None, None)
+        execution_id, outputs = (self._resumable(store, component, key, contexts, pipeline_ctx) if component.RESUMABLE
+                                 else (None, None))
         if execution_id is None:
-            execution_id = store.create_execution(component.id, key, {"parameters": component.exec_properties},
-                                                  contexts)
+            execution_id = store.create_execution(
+                component.id, key, {"parameters": component.exec_properties,
+                                    "driver": component.driver_fingerprint(component.exec_properties)}, contexts)
             outputs = {k: [Artifact(t, os.path.join(pipeline.root, component.id, k, str(execution_id)))]
                        for k, t in component.OUTPUTS.items()}
             for artifacts in outputs.values():
@@ -244,19 +264,31 @@ class LocalDagRunner:
         except BaseException as e:
             message = _error_line(e)
             store.set_execution_state(execution_id, md.FAILED, message)
+            if not component.RESUMABLE:  # nothing will pick these up: no half output stays behind
+                self._abandon(store, outputs)
             if isinstance(e, Exception):
                 raise PipelineError(f"{component.id} failed: {message}") from e
             raise
         for artifacts in outputs.values():
-            for a in artifacts:
-                a.fingerprint = content_fingerprint(a.uri)
+            for a in artifacts:  # an executor may fingerprint its content itself (Examples: the records)
+                a.fingerprint = a.fingerprint or content_fingerprint(a.uri)
         seconds = time.perf_counter() - start
         store.publish(execution_id, outputs, {"seconds": round(seconds, 3)})
         self._print(component, f"done in {seconds:.1f}s {component.summary(outputs)}".rstrip())
         return ComponentRun(component.id, execution_id, md.COMPLETE, seconds, outputs)
 
-    def _cached(self, store, component, key):
-        for execution in store.executions(component.id, cache_key=key, states=[md.COMPLETE]):
+    @staticmethod
+    def _abandon(store, outputs) -> None:
+        """Deletes PENDING outputs' directories and marks them ABANDONED in the run record."""
+        pending = [a for artifacts in outputs.values() for a in artifacts if a.state == PENDING]
+        for a in pending:
+            shutil.rmtree(a.uri, ignore_errors=True)
+        store.abandon([a.id for a in pending])
+        for a in pending:
+            a.state = ABANDONED
+
+    def _cached(self, store, component, key, pipeline_ctx):
+        for execution in store.executions(component.id, cache_key=key, states=[md.COMPLETE], context=pipeline_ctx):
             outputs = store.events_of_execution(execution["id"], md.OUTPUT)
             artifacts = [a for arts in outputs.values() for a in arts]
             if (set(outputs) == set(component.OUTPUTS) and all(a.state == LIVE and os.path.isdir(a.uri)
@@ -265,8 +297,8 @@ class LocalDagRunner:
                 return execution["id"], outputs
         return None
 
-    def _resumable(self, store, component, key, contexts):
-        for execution in store.executions(component.id, cache_key=key, states=[md.FAILED]):
+    def _resumable(self, store, component, key, contexts, pipeline_ctx):
+        for execution in store.executions(component.id, cache_key=key, states=[md.FAILED], context=pipeline_ctx):
             outputs = store.events_of_execution(execution["id"], md.OUTPUT)
             artifacts = [a for arts in outputs.values() for a in arts]
             if artifacts and all(a.state == PENDING and os.path.isdir(a.uri) for a in artifacts):
@@ -293,17 +325,26 @@ class LocalDagRunner:
             cmd = [sys.executable, "-m", "pipelines.orchestration.executor_main",
                    f"--component={cls.__module__}.{cls.__qualname__}", f"--inputs={paths['inputs']}",
                    f"--outputs={paths['outputs']}", f"--exec_properties={paths['exec_properties']}"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.stdout:
-                self.out.write(proc.stdout)
-            if proc.returncode != 0:
-                raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else
-                                   f"executor process exited with {proc.returncode}")
+            # Unbuffered child, each line forwarded as it comes: a long Trainer shows its progress live.
+            env = dict(os.environ, PYTHONUNBUFFERED="1")
+            last = ""
+            with subprocess.Popen([sys.executable, "-u", *cmd[1:]], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, bufsize=1, env=env) as proc:
+                try:
+                    for line in proc.stdout:
+                        self.out.write(line)
+                        self.out.flush()
+                        last = line.strip() or last
+                except BaseException:
+                    proc.kill()
+                    raise
+            if proc.returncode != 0:  # executor_main's last line is the error
+                raise RuntimeError(last or f"executor process exited with {proc.returncode}")
             with open(paths["outputs"]) as f:
                 written = json.load(f)
             for key, artifacts in outputs.items():
                 for a, b in zip(artifacts, written[key]):
-                    a.properties = b["properties"]
+                    a.properties, a.fingerprint = b["properties"], b["fingerprint"]
 
     def _print(self, component, message):
         print(f"[{component.id}] {message}", file=self.out, flush=True)
