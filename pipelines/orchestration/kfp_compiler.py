@@ -31,6 +31,7 @@ from kfp import compiler, dsl
 
 from pipelines.orchestration import kfp_entrypoint, kfp_types
 from pipelines.orchestration.component import Component, code_version
+from tfgan import fileio
 
 
 def task_name(component_id: str) -> str:
@@ -56,11 +57,13 @@ def component_parameters(component: Component) -> dict:
     return values
 
 
+def _is_scalar(value) -> bool:
+    return isinstance(value, (bool, int, float, str))
+
+
 def _encode(value):
-    """(KFP parameter type name, value): scalars as they are, anything else as JSON text."""
-    if isinstance(value, bool):
-        return "bool", value
-    if isinstance(value, (int, float, str)):
+    """(KFP parameter type name, value): scalars as they are, anything else (lists, dicts, None) as JSON text."""
+    if _is_scalar(value):
         return type(value).__name__, value
     return "str", json.dumps(value, sort_keys=True)
 
@@ -83,7 +86,7 @@ def component_source(component: Component, parameters: dict) -> str:
     if len(verdicts) > 1:
         raise ValueError(f"{component.id}: at most one verdict output can gate a KFP task; got {verdicts}")
     returns = " -> int" if verdicts else ""
-    encoded = tuple(k for k, v in parameters.items() if not isinstance(v, (bool, int, float, str)))
+    encoded = tuple(k for k, v in parameters.items() if not _is_scalar(v))
     cls = type(component)
     return (f"def {_function_name(component.id)}({', '.join(args)}){returns}:\n"
             f"    \"\"\"{component.id}: runs {cls.__module__}.{cls.__qualname__}.EXECUTOR through "
@@ -145,10 +148,8 @@ def compile_pipeline(definition, output: str, image: str) -> str:
                     task.set_caching_options(False)
                 tasks[c.id] = task
 
-        tfgan_pipeline.__name__ = definition.name
         pipeline = dsl.pipeline(tfgan_pipeline, name=_kfp_name(definition.name),
                                 description=f"tfgan pipeline {definition.name}: {' -> '.join(c.id for c in ordered)}")
-        from tfgan import fileio
         tmp_yaml = os.path.join(tmp, "pipeline.yaml")
         compiler.Compiler().compile(pipeline, tmp_yaml)
         with open(tmp_yaml) as f:

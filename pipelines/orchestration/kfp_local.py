@@ -22,6 +22,7 @@ import warnings
 
 import pipelines
 from pipelines import artifact_io
+from pipelines.components import infra_validator
 from pipelines.orchestration.kfp_compiler import task_name
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(pipelines.__file__)))
@@ -94,7 +95,7 @@ def run_spec(spec_path: str, root: str) -> LocalRun:
     shutil.copyfile(spec_path, os.path.join(run_dir, "pipeline.yaml"))  # what ran, beside its outputs
     blessings = {}
     for component, key, name in (("Evaluator", "blessing", artifact_io.BLESSING_FILE),
-                                 ("InfraValidator", "blessing", "report.json")):
+                                 ("InfraValidator", "blessing", infra_validator.REPORT_FILE)):
         record = _read(os.path.join(run_dir, task_name(component), key, name))
         if record is not None:
             blessings[component] = record
