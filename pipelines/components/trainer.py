@@ -49,7 +49,11 @@ class FnArgs:
 
 
 def run_fn(fn_args: FnArgs) -> dict:
-    """Trains (or resumes) and exports; returns {"step", "metrics", "sample_grid", "sample_shape"}."""
+    """Trains (or resumes) and exports; returns {"step", "metrics", "sample_grid", "sample_shape"}.
+
+    With --strategy=multi_worker every worker of the cluster (TF_CONFIG) runs this with the same arguments;
+    the chief alone writes the run directory and the SavedModel.
+    """
     from pipelines import stages
     from pipelines.config import PipelineConfig
     from pipelines.orchestration.artifacts import Artifact
@@ -64,7 +68,7 @@ def run_fn(fn_args: FnArgs) -> dict:
     ingested = stages.Ingested(source, source.spec)
     trained = stages.train(config, ingested, log_dir=fn_args.model_run_dir, warm_start=fn_args.base_model,
                            out=sys.stdout)
-    if not is_complete_export(fn_args.serving_model_dir):
+    if trained.chief and not is_complete_export(fn_args.serving_model_dir):
         generator = restore_generator(config, source.spec, trained.checkpoint)
         spec = ExportSpec(config.model.latent_dim, config.model.prior, output_range(config.model),
                           generator_classes(config, source.spec), source.spec.kind, config.export.serving_max_samples)
