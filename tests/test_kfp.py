@@ -246,6 +246,35 @@ def test_kfp_local_pushes_a_trained_model_that_serves_and_withholds_a_5_step_one
     assert samples.shape == (16, 2) and np.isfinite(samples).all()
 
 
+def _ring_examples(directory):
+    from pipelines.components.example_gen import ExampleGen
+    examples = Artifact("Examples", str(directory))
+    os.makedirs(examples.uri)
+    ExampleGen.EXECUTOR().Do({}, {"examples": [examples]}, {"dataset": "ring8", "data_dir": "", "image_size": 0,
+                                                            "channels": 0, "download": False, "eval_percent": 10})
+    return examples
+
+
+def test_only_the_chief_worker_exports(tmp_path, monkeypatch):
+    """A worker that is not the chief trains (its collectives are needed) but leaves the SavedModel to the
+    chief: two workers writing one export directory would race (checked without a cluster: the training
+    is replaced by what a non-chief worker's training returns)."""
+    from pipelines import stages
+    from pipelines.components import trainer
+
+    examples = _ring_examples(tmp_path / "examples")
+    config = _config(f"--flagfile={RING}", "--steps=3")
+    worker = stages.Trained(str(tmp_path / "model"), 3, str(tmp_path / "model" / "worker_tmp_1" / "ckpt-3"), None,
+                            {}, 0.1, chief=False)
+    monkeypatch.setattr(stages, "train", lambda *args, **kwargs: worker)
+    result = trainer.run_fn(trainer.FnArgs(
+        examples=examples.uri, schema_file="", model_dir=str(tmp_path / "model"),
+        serving_model_dir=str(tmp_path / "model" / "Format-Serving"), model_run_dir=str(tmp_path / "model_run"),
+        hyperparameters=tfx_pipeline.training_parameters(config)))
+    assert result["step"] == 3
+    assert not os.path.exists(tmp_path / "model" / "Format-Serving")
+
+
 def _free_port():
     import socket
     with socket.socket() as s:
@@ -257,13 +286,9 @@ def _free_port():
 def test_the_trainer_executor_scales_out_under_tf_config(tmp_path):
     """What BUILD.md tells a cluster to run: the Trainer's executor in every worker (a TFJob's or a Vertex
     worker pool's replicas), the same arguments everywhere, TF_CONFIG naming the cluster and this worker."""
-    from pipelines.components.example_gen import ExampleGen
     from tfgan.export import is_complete_export
 
-    examples = Artifact("Examples", str(tmp_path / "examples"))
-    os.makedirs(examples.uri)
-    ExampleGen.EXECUTOR().Do({}, {"examples": [examples]}, {"dataset": "ring8", "data_dir": "", "image_size": 0,
-                                                            "channels": 0, "download": False, "eval_percent": 10})
+    examples = _ring_examples(tmp_path / "examples")
     schema = Artifact("Schema", str(tmp_path / "schema"))
     os.makedirs(schema.uri)
     config = _config(f"--flagfile={RING}", "--strategy=multi_worker", "--steps=40", "--batch_size=64",
