@@ -209,6 +209,33 @@ def test_artifact_properties_survive_kfp_metadata_exactly(tmp_path):
         kfp_entrypoint.to_artifact(consumed, "ModelBlessing", "model")
 
 
+def _kfp_input(tmp_path, key, type_, files):
+    """A KFP input artifact as an upstream tfgan task leaves it: files in its directory, metadata set."""
+    uri = tmp_path / key
+    uri.mkdir()
+    for name, value in files.items():
+        (uri / name).write_text(json.dumps(value))
+    artifact = kfp.dsl.Artifact(name=key, uri=str(uri))
+    kfp_entrypoint.write_metadata(artifact, Artifact(type_, str(uri), {}))
+    return artifact
+
+
+def test_the_data_gate_fails_its_task_under_kfp(tmp_path):
+    """ExampleValidator's anomalies stop the pipeline: under KFP, its task fails (so the Trainer, which runs
+    after it, never starts) with the reason, after writing its report."""
+    statistics = {"kind": "image", "num_classes": 10, "splits": {}}
+    schema = {"kind": "points", "feature": "x", "shape": [2], "dtype": "float32", "range": [-3, 3],
+              "num_classes": 0, "labels": [0]}
+    arguments = {"statistics": _kfp_input(tmp_path, "statistics", "ExampleStatistics", {"statistics.json": statistics}),
+                 "schema": _kfp_input(tmp_path, "schema", "Schema", {"schema.json": schema}),
+                 "anomalies": kfp.dsl.Artifact(name="anomalies", uri=str(tmp_path / "anomalies")),
+                 "schema_path": ""}
+    with pytest.raises(RuntimeError, match="stopped the pipeline: 1 anomaly .* kind: the data are images"):
+        kfp_entrypoint.execute("pipelines.components.data_validation.ExampleValidator", arguments)
+    report = json.loads((tmp_path / "anomalies" / "anomalies.json").read_text())
+    assert [a["field"] for a in report["anomalies"]] == ["kind"]
+
+
 # --- whole runs through kfp.local (each task a fresh Python process: minutes) -------------------------------
 
 def _run_kfp_local(tmp_path, *args):
