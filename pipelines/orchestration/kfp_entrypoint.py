@@ -40,7 +40,6 @@ from pipelines.orchestration.component import Channel
 
 CODE_VERSION = "tfgan_code_version"              # parameter: the component's code version (cache key)
 DRIVER_FINGERPRINT = "tfgan_driver_fingerprint"  # parameter: the driver's fingerprint at compile time
-EXTRA_PARAMETERS = (CODE_VERSION, DRIVER_FINGERPRINT)
 
 
 # The output parameter that carries a component's verdict (`blessed` of its one verdict output, 1 or 0): the
@@ -64,8 +63,9 @@ def _component_class(path: str):
 
 
 def _local_path(kfp_artifact) -> str:
-    """Where the artifact's files are in this container: KFP's local path for its URI."""
-    return kfp_artifact.path if kfp_artifact.uri else ""
+    """Where the artifact's files are in this container: KFP's local path for its URI (gs://B/x is mounted
+    at /gcs/B/x, minio:// and s3:// likewise; a local URI is its own path)."""
+    return kfp_artifact.path
 
 
 def to_artifact(kfp_artifact, declared_type: str, key: str) -> Artifact:
@@ -93,7 +93,7 @@ def write_metadata(kfp_artifact, artifact: Artifact) -> None:
                                   kfp_types.PROPERTIES_KEY: json.dumps(artifact.properties, sort_keys=True)})
 
 
-def execute(component_path: str, arguments: dict, json_parameters=()) -> dict:
+def execute(component_path: str, arguments: dict, json_parameters=()) -> int | None:
     """Runs the component's executor on KFP's arguments (artifacts and parameters by name).
 
     Returns:
@@ -148,8 +148,8 @@ def run(component_path: str, arguments: dict, json_parameters=()):
     try:
         return execute(component_path, arguments, json_parameters)
     except Exception as e:  # noqa: BLE001 - one line for the task's log; the exit code fails the task
-        name = component_path.rsplit(".", 1)[-1]
-        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"error: [{name}] {text if isinstance(e, (ValueError, RuntimeError, OSError)) else type(e).__name__ + ': ' + text}",
-              file=sys.stderr, flush=True)
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        if not isinstance(e, (ValueError, RuntimeError, OSError)) or not text:  # not written for the user
+            text = f"{type(e).__name__}: {text}".rstrip(": ")
+        print(f"error: [{component_path.rsplit('.', 1)[-1]}] {text}", file=sys.stderr, flush=True)
         sys.exit(1)
