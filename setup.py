@@ -24,13 +24,15 @@ setup(
         "pillow>=10",
         "matplotlib>=3.8",
         "importlib_resources",
-        "apache-beam>=2.77,<3",   # the pipeline's ExampleGen and StatisticsGen
+        "apache-beam>=2.77,<3",   # the pipeline's ExampleGen and StatisticsGen (DirectRunner by default)
     ],
     extras_require={
         "cpu": ["tensorflow-cpu>=2.21,<2.22"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22"],
         "tflite": ["ai-edge-litert>=2.1"],
-        "test": ["pytest>=8", "ai-edge-litert>=2.1"],
+        # Kubeflow Pipelines: `python -m tfgan.pipeline compile` and --runner=kfp_local (and the Dockerfile's image).
+        "pipeline": ["kfp>=2.17,<3"],
+        "test": ["pytest>=8", "ai-edge-litert>=2.1", "kfp>=2.17,<3"],
     },
     entry_points={
         "console_scripts": [

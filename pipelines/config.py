@@ -111,6 +111,9 @@ class ExportConfig:
 COMPONENT_NAMES = ("ExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer", "Evaluator",
                    "InfraValidator", "Pusher")
 ISOLATIONS = ("in_process", "process")
+# Who runs the pipeline: the local runner with its SQLite run record, or the compiled Kubeflow Pipelines spec
+# on this machine through kfp.local (`python -m tfgan.pipeline compile` writes the spec for a cluster).
+RUNNERS = ("local", "kfp_local")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +137,8 @@ class PipelineSettings:
     evaluator_num_samples: int = 2000
     infra_max_load_seconds: float = 60.0
     infra_timeout_seconds: float = 300.0
+    runner: str = "local"                    # local | kfp_local
+    image: str = "tfgan:0.1.0"               # the container image a compiled KFP spec names (the Dockerfile's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,6 +338,18 @@ def _validate_pipeline(p: PipelineSettings, metric_names) -> None:
         raise ValueError(f"--beam_pipeline_args={p.beam_pipeline_args!r}: {e} (quote it as a shell would)") from None
     if p.schema_path and not os.path.isfile(p.schema_path):
         raise ValueError(f"--schema_path={p.schema_path}: no such file")
+    if p.runner != "local":
+        check_kfp(p, f"--runner={p.runner}")
+
+
+def check_kfp(p: PipelineSettings, what: str) -> None:
+    """Settings that only the local runner can honour, refused for a KFP spec (`what`: the flag or command)."""
+    if p.base_model:
+        raise ValueError(f"--base_model={p.base_model} is resolved from the local run record, which {what} does not "
+                         f"have: leave --base_model empty (or use --runner=local)")
+    if p.components:
+        raise ValueError(f"--components={','.join(p.components)} reuses outputs from the local run record, which "
+                         f"{what} does not have: leave --components empty (or use --runner=local)")
 
 
 def _check_resume_from(resume_from: str, run_dir: str) -> None:

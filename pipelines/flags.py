@@ -31,6 +31,7 @@ _ENUMS = {
     "mixed_precision": choices.PRECISION_POLICIES,
     "strategy": choices.STRATEGIES,
     "isolation": cfg.ISOLATIONS,
+    "runner": cfg.RUNNERS,
 }
 
 # Choices of list flags (each element must be one of them), from the library's lists like _ENUMS.
@@ -179,6 +180,11 @@ _HELP = {
     "evaluator_num_samples": "Generated samples the Evaluator scores against the eval split.",
     "infra_max_load_seconds": "InfraValidator: the longest a model may take to load in the serving loader.",
     "infra_timeout_seconds": "InfraValidator: the longest its whole check may take.",
+    "runner": "local: the local runner with its run record (caching, resuming, lineage); kfp_local: compile the "
+              "pipeline to a Kubeflow Pipelines v2 spec and run it here with kfp.local (every task runs; no run "
+              "record). `python -m tfgan.pipeline compile --output=pipeline.yaml` writes the spec for a cluster.",
+    "image": "Container image every task of a compiled Kubeflow Pipelines spec runs in: the repository's Dockerfile "
+             "built and pushed where the cluster pulls from (e.g. REGISTRY/tfgan:0.1.0).",
 }
 
 _INT_LISTS = ("g_hidden", "d_hidden")

@@ -4,6 +4,9 @@
     python -m tfgan.pipeline --flagfile=... --components=Evaluator,Pusher   run some components again
     python -m tfgan.pipeline runs [--pipeline_root=...]                      list the recorded runs
     python -m tfgan.pipeline lineage DIR [--pipeline_root=...]               what produced a pushed model
+    python -m tfgan.pipeline compile --flagfile=... --output=pipeline.yaml [--image=IMAGE]
+                                                 the same pipeline as a Kubeflow Pipelines v2 spec
+    python -m tfgan.pipeline --runner=kfp_local --flagfile=...              that spec, run here by kfp.local
 
 A run ends by printing the pushed model's directory, or why nothing was pushed. Exit codes: 0 the
 pipeline ran (pushed or not), 2 a bad flag or input, 3 a component failed, 4 a gate stopped the pipeline
@@ -23,9 +26,12 @@ from pipelines import flags as pipeline_flags  # noqa: E402
 from pipelines.commands import cli, errors, startup  # noqa: E402
 
 pipeline_flags.define_flags()
+flags.DEFINE_string("output", "", "compile: the Kubeflow Pipelines v2 spec (YAML) to write, e.g. pipeline.yaml.")
 FLAGS = flags.FLAGS
-COMMANDS = ("run", "runs", "lineage")
+COMMANDS = ("run", "runs", "lineage", "compile")
 SUMMARY = """usage: python -m tfgan.pipeline [run] --flagfile=configs/NAME.cfg [--flag=value ...]   run the pipeline
+       python -m tfgan.pipeline --runner=kfp_local --flagfile=configs/NAME.cfg        the same on kfp.local
+       python -m tfgan.pipeline compile --flagfile=configs/NAME.cfg --output=pipeline.yaml   Kubeflow Pipelines spec
        python -m tfgan.pipeline runs [--pipeline_root=DIR]                               list the recorded runs
        python -m tfgan.pipeline lineage DIR [--pipeline_root=DIR]                        what produced a pushed model
 
@@ -52,7 +58,11 @@ def main(argv):
         print(f"error: unknown command {command!r}; commands: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
     if (command == "lineage") != bool(args) or len(args) > 1:
-        print("error: usage: tfgan.pipeline [run] | runs | lineage DIR", file=sys.stderr)
+        print("error: usage: tfgan.pipeline [run] | runs | lineage DIR | compile --output=FILE", file=sys.stderr)
+        return 2
+    if (command == "compile") != bool(FLAGS.output):
+        print("error: --output names the spec that `compile` writes (e.g. compile --output=pipeline.yaml); "
+              "other commands take no --output", file=sys.stderr)
         return 2
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
@@ -68,9 +78,14 @@ def main(argv):
         return 0
     try:
         config = pipeline_flags.config_from_flags(FLAGS)  # every check that needs no TensorFlow
+        if command == "compile":
+            from pipelines.config import check_kfp
+            check_kfp(config.pipeline, "a Kubeflow Pipelines spec")
     except ValueError as e:
         return errors.report(e)
     startup.import_tensorflow_quietly(show=FLAGS["verbosity"].present)
+    if command == "compile" or config.pipeline.runner == "kfp_local":
+        return _kfp(command, config)
     from pipelines import pipeline
     from pipelines.orchestration.runner import LocalDagRunner, PipelineError
     from tfgan.distribute import set_threads
@@ -107,6 +122,44 @@ def main(argv):
             print("  nothing pushed: " + " | ".join(p.get("reasons", [])))
     print(f"  run record:   {definition.metadata_path} (python -m tfgan.pipeline runs "
           f"--pipeline_root={config.pipeline.pipeline_root})")
+    return 0
+
+
+def _kfp(command, config) -> int:
+    """compile: writes the Kubeflow Pipelines spec; run with --runner=kfp_local: compiles it into the pipeline
+    root and runs it here with kfp.local."""
+    from pipelines import pipeline
+    from pipelines.orchestration import kfp_compiler, kfp_local
+    p = config.pipeline
+    if p.bless_change_thresholds:
+        print("note: --bless_change_thresholds compare with the latest blessed model in the local run record; a "
+              "Kubeflow run has none, so only --bless_thresholds decide there", file=sys.stderr)
+    definition = pipeline.create_pipeline(config)
+    spec = FLAGS.output if command == "compile" else os.path.join(definition.root, "kfp_local", "pipeline.yaml")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(spec)), exist_ok=True)
+        kfp_compiler.compile_pipeline(definition, spec, p.image)
+    except (ValueError, OSError) as e:
+        return errors.report(e)
+    if command == "compile":
+        print(f"wrote {spec}: Kubeflow Pipelines v2 spec of pipeline {definition.name} "
+              f"({len(definition.components)} components, image {p.image})")
+        return 0
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        result = kfp_local.run_spec(spec, os.path.dirname(spec))
+    except KeyboardInterrupt:
+        print("interrupted (kfp.local keeps no run record: a new run starts over)", file=sys.stderr)
+        return 130
+    print(f"\npipeline {definition.name} on kfp_local: {result.status}")
+    print(f"  outputs:      {result.run_dir}")
+    if result.status != "COMPLETE":
+        print(f"  failed: {result.reason}")
+        return 3
+    if result.pushed and result.pushed.get("pushed"):
+        print(f"  pushed model: {result.pushed['pushed_destination']}")
+    else:
+        print(f"  nothing pushed: {result.reason or ' | '.join((result.pushed or {}).get('reasons', []))}")
     return 0
 
 

@@ -77,7 +77,11 @@ def check_schema(schema: dict, config, spec, schema_file: str) -> None:
 
 def run_fn(fn_args: FnArgs) -> dict:
     """Checks the schema, trains (or resumes) and exports (TFLite too with --export_tflite); returns {"step",
-    "metrics", "sample_grid", "sample_shape", "tflite"}."""
+    "metrics", "sample_grid", "sample_shape", "tflite"}.
+
+    With --strategy=multi_worker every worker of the cluster (TF_CONFIG) runs this with the same arguments;
+    the chief alone writes the run directory and the SavedModel.
+    """
     import json
 
     from pipelines import stages
@@ -97,6 +101,9 @@ def run_fn(fn_args: FnArgs) -> dict:
     tflite = (os.path.join(fn_args.model_dir, artifact_io.TFLITE_MODEL_DIR,
                            f"model{'.dynamic_range' if config.export.tflite_quantize else ''}.tflite")
               if config.export.export_tflite else None)
+    if not trained.chief:  # the chief alone exports into the shared Model artifact
+        return {"step": trained.step, "metrics": trained.metrics, "sample_grid": trained.sample_grid,
+                "sample_shape": list(source.spec.shape), "tflite": None}
     if tflite:
         os.makedirs(os.path.dirname(tflite), exist_ok=True)
     exported = stages.export_checkpoint(config, source.spec, trained.checkpoint, fn_args.serving_model_dir, tflite)
