@@ -278,8 +278,22 @@ def _ring_examples(directory):
     examples = Artifact("Examples", str(directory))
     os.makedirs(examples.uri)
     ExampleGen.EXECUTOR().Do({}, {"examples": [examples]}, {"dataset": "ring8", "data_dir": "", "image_size": 0,
-                                                            "channels": 0, "download": False, "eval_percent": 10})
+                                                            "channels": 0, "download": False, "eval_percent": 10,
+                                                            "beam_pipeline_args": ""})
     return examples
+
+
+def _ring_schema(directory, examples):
+    """The schema the pipeline's StatisticsGen and SchemaGen executors infer from `examples`."""
+    from pipelines.components.data_validation import SchemaGen, StatisticsGen
+    statistics = Artifact("ExampleStatistics", str(directory / "statistics"))
+    schema = Artifact("Schema", str(directory / "schema"))
+    os.makedirs(statistics.uri)
+    os.makedirs(schema.uri)
+    StatisticsGen.EXECUTOR().Do({"examples": [examples]}, {"statistics": [statistics]},
+                                {"max_examples": 0, "beam_pipeline_args": ""})
+    SchemaGen.EXECUTOR().Do({"statistics": [statistics]}, {"schema": [schema]}, {})
+    return schema
 
 
 def test_only_the_chief_worker_exports(tmp_path, monkeypatch):
@@ -295,7 +309,8 @@ def test_only_the_chief_worker_exports(tmp_path, monkeypatch):
                             {}, 0.1, chief=False)
     monkeypatch.setattr(stages, "train", lambda *args, **kwargs: worker)
     result = trainer.run_fn(trainer.FnArgs(
-        examples=examples.uri, schema_file="", model_dir=str(tmp_path / "model"),
+        examples=examples.uri, schema_file=os.path.join(_ring_schema(tmp_path, examples).uri, "schema.json"),
+        model_dir=str(tmp_path / "model"),
         serving_model_dir=str(tmp_path / "model" / "Format-Serving"), model_run_dir=str(tmp_path / "model_run"),
         hyperparameters=tfx_pipeline.training_parameters(config)))
     assert result["step"] == 3
@@ -316,8 +331,7 @@ def test_the_trainer_executor_scales_out_under_tf_config(tmp_path):
     from tfgan.export import is_complete_export
 
     examples = _ring_examples(tmp_path / "examples")
-    schema = Artifact("Schema", str(tmp_path / "schema"))
-    os.makedirs(schema.uri)
+    schema = _ring_schema(tmp_path, examples)
     config = _config(f"--flagfile={RING}", "--strategy=multi_worker", "--steps=40", "--batch_size=64",
                      "--log_every=20", "--checkpoint_every=20", "--sample_every=40")
     files = {"inputs": {"examples": [examples.to_json()], "schema": [schema.to_json()]},

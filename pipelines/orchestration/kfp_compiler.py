@@ -30,7 +30,7 @@ import tempfile
 from kfp import compiler, dsl
 
 from pipelines.orchestration import kfp_entrypoint, kfp_types
-from pipelines.orchestration.component import Component, code_version
+from pipelines.orchestration.component import Component, component_code_version
 from tfgan import fileio
 
 
@@ -50,7 +50,7 @@ def _overrides(component: Component, hook: str) -> bool:
 def component_parameters(component: Component) -> dict:
     """Every parameter the KFP task gets: the exec properties, the code version and the driver fingerprint."""
     values = dict(component.exec_properties)
-    values[kfp_entrypoint.CODE_VERSION] = code_version(component.CODE)
+    values[kfp_entrypoint.CODE_VERSION] = component_code_version(type(component))
     fingerprint = component.driver_fingerprint(component.exec_properties)
     if fingerprint is not None:
         values[kfp_entrypoint.DRIVER_FINGERPRINT] = fingerprint
