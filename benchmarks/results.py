@@ -56,16 +56,24 @@ class Headline:
     smoke_steps: int = 4
     figure: str = "samples"  # samples (images) or scatter (2-D toys)
 
-    def missing_data(self) -> str:
-        """Why the config cannot run here ("" when it can): the local data directory it names is absent.
-        The config is read by the train command's own flags, nested --flagfile lines included."""
+    def flag(self, name: str):
+        """The value the train command reads for --name from this config (nested --flagfile lines included)."""
         from absl import flags
 
         from pipelines import flags as pipeline_flags
         fv = flags.FlagValues()
         pipeline_flags.define_flags(fv)
         fv(["results", f"--flagfile={self.config}"])  # config paths are relative to the repository root
-        path = fv.data_dir
+        return fv[name].value
+
+    def reads_mnist(self) -> bool:
+        """Whether the config trains on full MNIST (MNIST itself or Stacked MNIST), which --mnist_dir can supply."""
+        dataset = self.flag("dataset")
+        return dataset in ("mnist", "tfds:mnist") or dataset.startswith("stacked_mnist")
+
+    def missing_data(self, mnist_dir: str = "") -> str:
+        """Why the config cannot run here ("" when it can): the local data directory it reads is absent."""
+        path = mnist_dir if mnist_dir and self.reads_mnist() else self.flag("data_dir")
         if path and not os.path.isdir(os.path.join(ROOT, path)):
             return f"{self.config} reads {path}, which is absent"
         return ""
@@ -148,7 +156,8 @@ def _run(cmd: list[str], log: str) -> float:
     return wall
 
 
-def run_one(name: str, headline: Headline, seed: int, work_dir: str, steps: int = 0, num_samples: int = 0) -> dict:
+def run_one(name: str, headline: Headline, seed: int, work_dir: str, steps: int = 0, num_samples: int = 0,
+            mnist_dir: str = "") -> dict:
     """Trains and evaluates one seed of one headline config; returns its figures."""
     run_dir = os.path.join(work_dir, name, f"seed{seed}")
     if os.path.exists(run_dir):
@@ -156,6 +165,8 @@ def run_one(name: str, headline: Headline, seed: int, work_dir: str, steps: int 
     os.makedirs(os.path.dirname(run_dir), exist_ok=True)
     train = [sys.executable, "-m", "tfgan.train", f"--flagfile={headline.config}", f"--run_dir={run_dir}",
              f"--seed={seed}"]
+    if mnist_dir and headline.reads_mnist():
+        train.append(f"--data_dir={os.path.abspath(mnist_dir)}")
     if steps:
         train += [f"--steps={steps}", f"--sample_every={steps}", f"--checkpoint_every={steps}", f"--log_every={steps}",
                   "--eval_every=0", "--best_metric=", "--eval_metrics="]
@@ -232,6 +243,10 @@ def main(argv=None):
     parser.add_argument("--figures", default="docs/results", help="where the first seed's picture is copied")
     parser.add_argument("--steps", type=int, default=0, help="override every config's steps (0: the config's)")
     parser.add_argument("--num_samples", type=int, default=0, help="override the protocol's sample count")
+    parser.add_argument("--mnist_dir", default="",
+                        help="the MNIST IDX files (or a prepared TFDS data_dir) for the configs that train on full "
+                             "MNIST (mnist, stacked_mnist); without it they get MNIST as their config says "
+                             "(TFDS downloads it where there is a network)")
     parser.add_argument("--table", nargs="+", metavar="RESULTS_JSON",
                         help="train nothing: print one table from the results.json files of earlier runs")
     parser.add_argument("--smoke", action="store_true",
@@ -253,7 +268,7 @@ def main(argv=None):
     results = {}
     for name in names:
         headline = HEADLINES[name]
-        missing = headline.missing_data()
+        missing = headline.missing_data(args.mnist_dir)
         if missing:
             print(f"{name}: skipped: {missing}", flush=True)
             continue
@@ -261,7 +276,7 @@ def main(argv=None):
         num_samples = 200 if args.smoke else args.num_samples
         runs = []
         for seed in seeds[:1] if args.smoke else seeds:
-            r = run_one(name, headline, seed, work_dir, steps, num_samples)
+            r = run_one(name, headline, seed, work_dir, steps, num_samples, args.mnist_dir)
             figures = " | ".join(f"{m.label} {m.fmt.format(r['metrics'][m.key] * m.scale)}" for m in headline.metrics)
             print(f"{name} seed {seed}: {r['steps']} steps in {r['wall_s']:.0f} s ({r['steps_per_s'] or 0:.1f} "
                   f"steps/s, load {r['load'][0]:.1f} -> {r['load'][1]:.1f}) | {figures}", flush=True)
