@@ -174,8 +174,9 @@ def run_one(name: str, headline: Headline, seed: int, work_dir: str, steps: int 
     wall = _run(train, run_dir + ".train.log")
     with open(os.path.join(run_dir, "result.json")) as f:
         trained = json.load(f)
+    # The published protocols compare with the training data (FID against the training digits).
     evaluate = [sys.executable, "-m", "tfgan.evaluate", f"--run_dir={run_dir}", f"--metrics={headline.eval_metrics}",
-                f"--num_samples={num_samples or headline.num_samples}"]
+                f"--num_samples={num_samples or headline.num_samples}", "--real_data=train"]
     _run(evaluate, run_dir + ".eval.log")
     (metrics_file,) = glob.glob(os.path.join(run_dir, "eval", "*", "metrics.json"))
     with open(metrics_file) as f:

@@ -408,9 +408,10 @@ def measure(generate, source: Source, names, protocol: EvalProtocol, extractor=N
 
 
 def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metrics=None, num_samples: int = 10_000,
-             extractor=None, out_dir: str | None = None, seed: int = 0, out=None) -> Evaluated:
-    """Evaluates an exported generator against the held-out data (`held_out_split`); writes metrics.json and
-    plots.
+             extractor=None, out_dir: str | None = None, seed: int = 0, out=None,
+             real_data: str = "held_out") -> Evaluated:
+    """Evaluates an exported generator against the held-out data (`held_out_split`, as the pipeline's Evaluator)
+    or, with `real_data="train"`, the training split; writes metrics.json and plots.
 
     Files in `out_dir` (default `<run_dir>/eval/<version>`): metrics.json, samples.png, and
     real_vs_fake.png (images) or scatter.png / histogram.png (toys), curves.png (the training-time
@@ -426,7 +427,9 @@ def evaluate(config: PipelineConfig, ingested: Ingested, saved_model: str, metri
     out_dir = out_dir or os.path.join(run_dir, "eval", str(step))
     tf.io.gfile.makedirs(out_dir)
     start = time.perf_counter()
-    protocol = EvalProtocol(held_out_split(spec), num_samples, seed)
+    if real_data not in choices.REAL_DATA:
+        raise ValueError(f"real_data must be one of {', '.join(choices.REAL_DATA)}; got {real_data!r}")
+    protocol = EvalProtocol(held_out_split(spec) if real_data == "held_out" else "train", num_samples, seed)
     result = measure(generate, ingested.source, names, protocol, extractor)
     files, pictures = {}, {}
     if spec.kind == "image":

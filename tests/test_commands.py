@@ -237,6 +237,6 @@ def test_evaluate_refuses_mnist_metrics_of_images_that_are_not_digits(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tfgan.evaluate", f"--run_dir={run_dir}"], cwd=tmp_path,
                           env=dict(os.environ, PYTHONPATH=REPO), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
-    for word in ("--metrics=fid,is,kid,prd with --feature_extractor=mnist", "32x32x3",
+    for word in ("--metrics=fid,is,kid,precision_recall with --feature_extractor=mnist", "32x32x3",
                  "--feature_extractor=inception --inception_weights=FILE"):
         assert word in proc.stderr, proc.stderr

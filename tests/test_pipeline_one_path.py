@@ -53,6 +53,12 @@ def test_the_evaluate_command_and_the_evaluator_give_the_same_fid(tmp_path, caps
     other = stages.measure(generate, stages.ingest(config.data).source, ["fid"], stages.EvalProtocol("train", 64, 0),
                            stages.load_extractor("image", "mnist"))
     assert other["fid"] != pytest.approx(command.metrics["fid"], rel=1e-2)
+    # --real_data=train (the published MNIST protocol) measures against the training digits, and says so.
+    on_train = stages.evaluate(config, stages.ingest(config.data), saved_model, ["fid"], 64,
+                               stages.load_extractor("image", "mnist"), str(tmp_path / "eval_train"), real_data="train")
+    assert "protocol: 64 generated samples (seed 0) against 64 real examples of the 'train' split" in \
+        capsys.readouterr().out
+    assert on_train.metrics["fid"] == pytest.approx(other["fid"], rel=1e-6)
 
 
 SCHEMA = {"kind": "image", "shape": [28, 28, 1], "dtype": "float32", "range": [0.0, 1.0], "num_classes": 10,

@@ -28,6 +28,9 @@ LR_SCHEDULES = ("constant", "linear")  # learning rate over training: fixed, or 
 PRECISION_POLICIES = ("none", "auto", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("default", "mirrored", "multi_worker")
 FEATURE_EXTRACTORS = ("mnist", "inception")
+# The real data metrics compare against: the data set's held-out split, or the training split (the published
+# MNIST protocol: FID against the training digits).
+REAL_DATA = ("held_out", "train")
 EXPORT_KINDS = ("image", "points")
 SAMPLE_FORMATS = (".png", ".gif", ".npy")
 
@@ -83,7 +86,7 @@ def check_metric_names(names, kind: str) -> list[str]:
 
 # Image metrics the shipped MNIST classifier can give meaning to, and the images each needs: digits for the
 # distribution metrics, three stacked digits for the Stacked MNIST mode count.
-MNIST_FEATURE_SHAPES = {"fid": (28, 28, 1), "is": (28, 28, 1), "kid": (28, 28, 1), "prd": (28, 28, 1),
+MNIST_FEATURE_SHAPES = {"fid": (28, 28, 1), "is": (28, 28, 1), "kid": (28, 28, 1), "precision_recall": (28, 28, 1),
                         "stacked_modes": (28, 28, 3)}
 
 
@@ -96,9 +99,10 @@ def check_feature_extractor_fits(extractor: str, names, shape) -> None:
       ValueError: naming the metrics, the image shape and the fix.
     """
     shape, shown = tuple(shape), "x".join(map(str, shape))
+    names = [METRIC_ALIASES.get(n, n) for n in names]
     if "stacked_modes" in names and shape != MNIST_FEATURE_SHAPES["stacked_modes"]:
         raise ValueError(f"--metrics=stacked_modes counts the modes of Stacked MNIST (28x28x3 images); these "
-                         f"are {shown}: use --metrics=fid,is,kid,prd")
+                         f"are {shown}: use --metrics=fid,is,kid,precision_recall")
     wrong = [n for n in names if n in MNIST_FEATURE_SHAPES and n != "stacked_modes"]
     if extractor == "mnist" and wrong and shape != MNIST_FEATURE_SHAPES["fid"]:
         also = ", or --metrics=stacked_modes" if shape == MNIST_FEATURE_SHAPES["stacked_modes"] else ""

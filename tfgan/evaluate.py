@@ -1,4 +1,4 @@
-"""Evaluate a trained generator: `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is,kid,prd`.
+"""Evaluate a trained generator: `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is,kid,precision_recall`.
 
 The command lives in `pipelines.commands.evaluate` (the flag layer above the library); `--help` lists its flags.
 """

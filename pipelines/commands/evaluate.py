@@ -28,13 +28,16 @@ flags.DEFINE_string("inception_weights", "", "Local InceptionV3 weights file for
 flags.DEFINE_string("data_dir", None, "Override the run's data directory (e.g. the data moved).")
 flags.DEFINE_string("output_dir", "", "Where to write metrics.json and plots (default <run_dir>/eval/<step>).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated and real sample sets.", lower_bound=0)
+flags.DEFINE_enum("real_data", "held_out", choices.REAL_DATA,
+                  "Real data to compare with: held_out (the data set's held-out split, as the pipeline's Evaluator) "
+                  "or train (the training split: the published MNIST FID protocol of benchmarks/results.py).")
 FLAGS = flags.FLAGS
-SUMMARY = """usage: python -m tfgan.evaluate --run_dir=runs/NAME [--metrics=fid,is,kid,prd] [--flag=value ...]
+SUMMARY = """usage: python -m tfgan.evaluate --run_dir=runs/NAME [--metrics=fid,is,kid,precision_recall] [--flag=value ...]
 
 Score a run's exported generator against its data; writes metrics.json and plots to <run_dir>/eval/<step>/
 and the run's TensorBoard. Exit codes: 0 done, 2 a bad flag or input, 5 the file system refused."""
 GROUPS = (("what to evaluate", ("run_dir", "saved_model", "data_dir")),
-          ("metrics", ("metrics", "num_samples", "seed", "feature_extractor", "inception_weights")),
+          ("metrics", ("metrics", "num_samples", "real_data", "seed", "feature_extractor", "inception_weights")),
           ("output", ("output_dir",)))
 
 
@@ -76,7 +79,7 @@ def main(argv):
             config.export.export_dir or os.path.join(FLAGS.run_dir, "export"))
         extractor = stages.load_extractor(kind, FLAGS.feature_extractor, FLAGS.inception_weights)
         stages.evaluate(config, ingested, saved_model, metrics, FLAGS.num_samples, extractor,
-                        FLAGS.output_dir or None, FLAGS.seed)
+                        FLAGS.output_dir or None, FLAGS.seed, real_data=FLAGS.real_data)
     except Exception as e:  # noqa: BLE001 - every expected failure becomes one line; others propagate
         return errors.report(e)
     return 0
