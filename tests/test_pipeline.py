@@ -134,6 +134,7 @@ def test_bad_flag_fails_before_any_work(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # an end-to-end run of the command: python -m pytest -m slow
 def test_interrupt_resume_export_reload(tmp_path):
     run_dir = str(tmp_path / "run")
     steps = "--steps=600"
@@ -270,6 +271,7 @@ def test_resumed_pipeline_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow  # an end-to-end run of the command: python -m pytest -m slow
 def test_a_second_run_into_a_locked_run_directory_stops_at_once_naming_the_holder(tmp_path):
     run_dir = tmp_path / "run"
     first = _train(str(run_dir), "--steps=400")

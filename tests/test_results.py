@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 
 
+@pytest.mark.slow  # an end-to-end run of the command: python -m pytest -m slow
 def test_results_command_trains_evaluates_and_tabulates_each_headline(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/results.py", "quickstart", "ring8", "--smoke",
                            f"--work_dir={tmp_path}"], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)

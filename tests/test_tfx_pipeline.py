@@ -119,6 +119,7 @@ RING = (f"--flagfile={os.path.join(REPO, 'configs', 'toy_ring8.cfg')}", "--log_e
         "--bless_change_thresholds=high_quality:0.05")
 
 
+@pytest.mark.slow  # an end-to-end run of the command: python -m pytest -m slow
 def test_the_gate_pushes_only_blessed_models_that_do_not_regress(tmp_path):
     root, serving = f"--pipeline_root={tmp_path / 'root'}", f"--serving_dir={tmp_path / 'serving'}"
     ran, result, text = _run(*RING, root, serving, "--steps=5")  # barely trained: fails the value threshold
@@ -243,6 +244,7 @@ def _pipeline_cmd(*args):
     return [sys.executable, "-m", "tfgan.pipeline", *args]
 
 
+@pytest.mark.slow  # an end-to-end run of the command: python -m pytest -m slow
 def test_killed_pipeline_resumes_with_cache_hits_and_the_trainer_checkpoint(tmp_path):
     root = tmp_path / "root"
     args = (*TINY_IMAGES[:5], "--steps=300", "--log_every=100", "--checkpoint_every=20", "--sample_every=300",
