@@ -2,7 +2,7 @@
 
     python benchmarks/embedded_reference.py                                  # embedded digits only
     python benchmarks/embedded_reference.py --mnist_dir=/path/to/mnist/idx   # and real MNIST digits
-    python benchmarks/embedded_reference.py --out=docs/results/embedded_reference.json
+    python benchmarks/embedded_reference.py --out=docs/results/reference/embedded_digits.json
 
 The quickstart is evaluated by `python -m tfgan.evaluate --run_dir=runs/quickstart --metrics=fid,is
 --num_samples=10000`: 10,000 generated digits against the real set the evaluate command draws from the run's
