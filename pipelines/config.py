@@ -304,7 +304,7 @@ def validate(config: PipelineConfig, pipeline: bool = False) -> None:
         native = 3 if d.dataset == "stacked_mnist" else 1
         shape = (d.image_size or 28, d.image_size or 28, d.channels or native)
         try:
-            choices.check_feature_extractor_fits(e.feature_extractor, names, shape)
+            choices.check_feature_extractor_fits(e.feature_extractor, [n for n in names if n != "stacked_modes"], shape)
         except ValueError as err:
             raise ValueError(str(err).replace("--metrics=", "--eval_metrics=")) from None
     if e.inception_weights and not os.path.isfile(e.inception_weights):
