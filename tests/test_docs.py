@@ -31,7 +31,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED_MNIST
+from conftest import MNIST_DIR, REPO
 
 DOCS = ("README.md", "BUILD.md")
 STEP_SCALE = 1000
@@ -97,9 +97,9 @@ def as_run(command: str, workspace: str) -> tuple[str | None, str]:
         return None, "not run: needs the InceptionV3 weights file (downloaded on a machine with network)"
     notes = []
     if "/path/to/mnist" in command:
-        if not os.path.exists(os.path.join(SHARED_MNIST, "train-images-idx3-ubyte.gz")):
-            return None, f"not run: the MNIST IDX files are not at {SHARED_MNIST}"
-        command = command.replace("/path/to/mnist", SHARED_MNIST)
+        if not os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz")):
+            return None, f"not run: the MNIST IDX files are not at {MNIST_DIR}"
+        command = command.replace("/path/to/mnist", MNIST_DIR)
         notes.append("MNIST IDX files from the tests' data")
     if "/path/to/images" in command:
         command = command.replace("/path/to/images", _image_folder(workspace))
