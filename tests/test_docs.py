@@ -204,7 +204,7 @@ def test_commands_are_extracted_and_scaled_as_documented(tmp_path):
     assert readme[0] == "python -m tfgan.train --flagfile=configs/quickstart.cfg"   # after `pip install ... &&`
     shutil.copytree(os.path.join(REPO, "configs"), tmp_path / "configs")
     line, _ = as_run("python -m tfgan.train --flagfile=configs/mnist_dcgan_long.cfg --dataset=digits", str(tmp_path))
-    assert line.endswith("--steps=24"), line        # nested flagfile (quickstart's 4000), then its own 24000
+    assert line.endswith("--steps=6"), line         # nested flagfile (quickstart's 1500), then its own 6000
     line, _ = as_run("python -m tfgan.sample --run_dir=runs/q --version=4000 --saved_model=runs/q/export/6000",
                      str(tmp_path))
     assert line == "python -m tfgan.sample --run_dir=runs/q --version=4 --saved_model=runs/q/export/6", line
