@@ -238,12 +238,21 @@ class GAN(keras.Model):
             generator_losses = self.generator.losses
             fake_out = self.discriminator(self._discriminator_inputs(self.discriminator_view(fake, rng), labels),
                                           training=True)
-            per_example = self.loss_pair.generator(fake_out)
-            loss = distribute.global_mean(per_example)
-            regularization = _regularization(self.generator, [generator_losses])
-            if regularization is not None:
-                loss += distribute.replica_share(regularization)
-            scaled = self.g_optimizer.scale_loss(loss)
+            per_example, scaled = self._generator_objective(fake_out, generator_losses)
+        self._apply_generator_update(tape, scaled, per_example)
+
+    def _generator_objective(self, fake_out, generator_losses):
+        """(per-example generator loss, the loss-scaled objective: its global mean plus the generator's
+        regularisation); call inside the generator update's tape."""
+        per_example = self.loss_pair.generator(fake_out)
+        loss = distribute.global_mean(per_example)
+        regularization = _regularization(self.generator, [generator_losses])
+        if regularization is not None:
+            loss += distribute.replica_share(regularization)
+        return per_example, self.g_optimizer.scale_loss(loss)
+
+    def _apply_generator_update(self, tape, scaled, per_example):
+        """Applies the gradient of `scaled` to the generator, tracks its loss and updates the EMA copy."""
         variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self._trackers["g_loss"].update_state(per_example)
@@ -569,17 +578,8 @@ class UnrolledGAN(GAN):
             view = self.discriminator_view(fake, rng)
             with keras.StatelessScope(state_mapping=list(zip(d_vars, theta))):
                 fake_out = self.discriminator(self._discriminator_inputs(view, labels), training=True)
-            per_example = self.loss_pair.generator(fake_out)
-            loss = distribute.global_mean(per_example)
-            regularization = _regularization(self.generator, [generator_losses])
-            if regularization is not None:
-                loss += distribute.replica_share(regularization)
-            scaled = self.g_optimizer.scale_loss(loss)
-        variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        self._trackers["g_loss"].update_state(per_example)
-        if self.ema_generator is not None:
-            self.update_ema()
+            per_example, scaled = self._generator_objective(fake_out, generator_losses)
+        self._apply_generator_update(tape, scaled, per_example)
 
 
 def _all_reduce_sum(grads: list) -> list:
