@@ -55,3 +55,11 @@ def mirrored_two_cpus():
     if not _MIRRORED:
         _MIRRORED.append(tf.distribute.MirroredStrategy([d.name for d in cpus[:2]]))
     return _MIRRORED[0]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for TF_CONFIG clusters of local worker processes)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 from absl import flags
-from conftest import REPO
+from conftest import REPO, free_port
 
 kfp = pytest.importorskip("kfp", reason="kfp is the pipeline extra: pip install -e '.[cpu,pipeline]'")
 
@@ -317,13 +317,6 @@ def test_only_the_chief_worker_exports(tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "model" / "Format-Serving")
 
 
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_trainer_executor_scales_out_under_tf_config(tmp_path):
     """What BUILD.md tells a cluster to run: the Trainer's executor in every worker (a TFJob's or a Vertex
@@ -340,7 +333,7 @@ def test_the_trainer_executor_scales_out_under_tf_config(tmp_path):
                "model_run": [Artifact("ModelRun", str(tmp_path / "model_run")).to_json()]}
     for name, value in files.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(value))
-    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
     procs = []
     for index in range(2):
         (tmp_path / f"outputs{index}.json").write_text(json.dumps(outputs))
